@@ -1,0 +1,93 @@
+// stray/detail/runtime.h — the type-erased runtime entry points behind the
+// public templates. Not part of the public API: names here may change.
+//
+// The templates in go.h, chan.h and select.h reduce every typed operation to
+// one of these calls, so the runtime itself (src/) is compiled once and knows
+// element types only through an ElemOps table.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace stray::detail {
+
+// ---- goroutines (src/proc.cc) ----
+
+// A goroutine under construction: its descriptor has a stack, and `closure`
+// points at `closure_size` bytes at the top of that stack where the caller
+// constructs the goroutine's function object.
+struct Spawn {
+  void* g;
+  void* closure;
+};
+
+// Reserves a descriptor and a stack of at least `stack_size` bytes (0: the
+// default) with room for a closure of the given size and alignment at its top.
+Spawn spawn_prepare(std::size_t stack_size, std::size_t closure_size,
+                    std::size_t closure_align);
+
+// Makes the prepared goroutine runnable. `run` is called on the goroutine's
+// stack with the closure pointer; it runs and destroys the closure.
+// `create_pc` is the return address at the go() call site.
+void spawn_start(Spawn s, void (*run)(void*), const void* create_pc);
+
+// ---- channels (src/chan.cc) ----
+
+struct hchan;  // opaque; lives in the runtime arena
+
+// How the runtime moves and destroys values of the element type.
+struct ElemOps {
+  std::size_t size;
+  std::size_t align;
+  bool trivial;                                  // memcpy is a move; no destructor
+  void (*move_construct)(void* dst, void* src);  // dst is raw storage
+  void (*destroy)(void* p);
+};
+
+template <class T>
+inline constexpr ElemOps elem_ops_for = {
+    sizeof(T),
+    alignof(T),
+    std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>,
+    [](void* dst, void* src) { ::new (dst) T(std::move(*static_cast<T*>(src))); },
+    [](void* p) { static_cast<T*>(p)->~T(); },
+};
+
+hchan* chan_make(const ElemOps* ops, std::size_t cap);  // panics on a too-large cap
+void chan_retain(hchan* c) noexcept;
+void chan_release(hchan* c) noexcept;
+std::size_t chan_len(const hchan* c) noexcept;
+std::size_t chan_cap(const hchan* c) noexcept;
+void chan_close(hchan* c);
+
+// Send: moves *elem into the channel. block=false: returns false instead of
+// blocking. Throws panic on a closed channel.
+bool chan_send(hchan* c, void* elem, bool block);
+
+// Receive into raw storage `elem`. Returns {selected, received}: selected is
+// false only for a non-blocking call that would block; received is false when
+// the channel is closed and drained (elem left unconstructed).
+struct RecvResult {
+  bool selected;
+  bool received;
+};
+RecvResult chan_recv(hchan* c, void* elem, bool block);
+
+// ---- select (src/select.cc) ----
+
+struct SelectCase {
+  hchan* c;    // nullptr: a nil channel, never ready
+  void* elem;  // send: the value to move; receive: raw storage
+  bool is_send;
+};
+
+// Go's selectgo. Returns the index of the case that fired, or -1 when
+// block=false and no case was ready. *received tells a receive case whether a
+// value was constructed in its storage. ncases == 0 && block parks forever
+// with wait reason "select (no cases)".
+int selectgo(SelectCase* cases, int ncases, bool block, bool* received);
+
+}  // namespace stray::detail

@@ -1,0 +1,7 @@
+// stray/stray.h — umbrella header: Go's concurrency model for C++20.
+#pragma once
+
+#include "stray/chan.h"
+#include "stray/go.h"
+#include "stray/panic.h"
+#include "stray/select.h"

@@ -1,0 +1,98 @@
+// g.h — the goroutine descriptor (G), waiter records (sudog), goroutine
+// statuses and wait reasons (Go: runtime2.go).
+//
+// A G lives in the runtime arena and is never freed: a finished G goes on a
+// free list (with its stack) and is reused, and every G ever made stays on
+// the all-goroutines registry (allgs), which the leak detector and dumps walk.
+//
+// Plain OS threads that block in stray get a G too ("thread G", is_thread):
+// the same wait queues and wake-up path serve both, but a thread G has no
+// stack of its own, id 0, and blocks its thread on a futex instead of
+// switching. Thread Gs are not on allgs and not counted by num_goroutine().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "stack.h"
+#include "stray/detail/runtime.h"
+#include "switch.h"
+
+namespace stray::rt {
+
+struct G;
+using detail::hchan;
+
+// Goroutine status. Each says who owns the stack, which queue the G is on,
+// and who may change it; every transition goes through casgstatus (proc.cc).
+enum class Gstatus : uint8_t {
+  idle,      // being created; owned by the spawning thread; on no queue
+  runnable,  // on a run queue (or a P's runnext); not executing; owned by that queue
+  running,   // executing on a worker (or a thread G not blocked); owns its stack
+  waiting,   // parked; its sudogs are on wait queues; whoever dequeues one may ready it
+  leaked,    // parked and proven unreachable by the leak detector; never runs again
+  dead,      // finished; on a free list; stack unused
+};
+
+// Why a G is waiting: one per blocking site, Go's strings (waitReasonStrings).
+enum class WaitReason : uint8_t {
+  none,
+  chan_send,
+  chan_receive,
+  chan_send_nil,
+  chan_receive_nil,
+  select,
+  select_no_cases,
+};
+
+inline const char* wait_reason_string(WaitReason r) {
+  switch (r) {
+    case WaitReason::none: return "";
+    case WaitReason::chan_send: return "chan send";
+    case WaitReason::chan_receive: return "chan receive";
+    case WaitReason::chan_send_nil: return "chan send (nil chan)";
+    case WaitReason::chan_receive_nil: return "chan receive (nil chan)";
+    case WaitReason::select: return "select";
+    case WaitReason::select_no_cases: return "select (no cases)";
+  }
+  return "";
+}
+
+// A G waiting on a channel (Go: sudog). One per channel operation the G
+// waits in: one for send/recv, one per case for select. Lives in the arena.
+// All fields are guarded by the lock of the channel whose queue holds it.
+struct sudog {
+  G* g;
+  sudog* next;         // wait queue links
+  sudog* prev;
+  void* elem;          // send: the value to move; receive: raw storage to fill
+  hchan* c;            // the channel waited on
+  sudog* waitlink;     // the G's list of sudogs (g->waiting), in lock order
+  bool is_select;      // part of a select: must win g->select_done to fire
+  bool success;        // woken by a completed operation (false: by close)
+  uint16_t case_index; // select: which case this sudog stands for
+};
+
+struct G {
+  Context ctx;         // saved registers while not running (switch.h)
+  Stack stack;         // [lo, hi); empty for thread Gs
+  uint64_t id = 0;     // 1, 2, ...; 0 for thread Gs
+  std::atomic<Gstatus> status{Gstatus::idle};
+  std::atomic<WaitReason> waitreason{WaitReason::none};  // read by dumps while running
+  bool is_thread = false;
+  std::atomic<uint32_t> select_done{0};  // a select's sudogs race to set it
+  std::atomic<uint32_t> wakeup{0};       // thread G: futex word set by ready()
+  int64_t waitsince = 0;                 // nanotime() when it started waiting
+  sudog* waiting = nullptr;  // sudogs of the channel operation / select it waits in
+  sudog* param = nullptr;    // the sudog that woke it (Go: g.param)
+
+  uint64_t parent_id = 0;          // creator's id (0: created by a plain thread)
+  const void* create_pc = nullptr; // return address at the go() call
+  void (*start_fn)(void*) = nullptr;  // the closure's run function
+  void* closure = nullptr;            // on top of the G's own stack
+
+  G* schedlink = nullptr;  // run queue / free list link
+  G* alllink = nullptr;    // allgs registry link (never unlinked)
+};
+
+}  // namespace stray::rt

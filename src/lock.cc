@@ -1,0 +1,41 @@
+// lock.cc — futex wrappers and the slow path of Lock (see lock.h).
+#include "lock.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace stray::rt {
+
+namespace {
+thread_local int tls_nostop = 0;
+}
+
+[[gnu::noinline]] void nostop_enter() { ++tls_nostop; }
+[[gnu::noinline]] void nostop_leave() { --tls_nostop; }
+[[gnu::noinline]] int nostop_depth() { return tls_nostop; }
+
+void futex_wait(std::atomic<uint32_t>* addr, uint32_t val) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), FUTEX_WAIT_PRIVATE, val, nullptr,
+          nullptr, 0);
+}
+
+void futex_wake(std::atomic<uint32_t>* addr, int n) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), FUTEX_WAKE_PRIVATE, n, nullptr,
+          nullptr, 0);
+}
+
+void Lock::lock_slow() {
+  // Spin first: holders never block, so the lock is usually free again soon.
+  for (int i = 0; i < 100; i++) {
+    uint32_t c = 0;
+    if (state_.load(std::memory_order_relaxed) == 0 &&
+        state_.compare_exchange_weak(c, 1, std::memory_order_acquire))
+      return;
+    cpu_relax();
+  }
+  // Then sleep, marking the lock contended (2) so unlock wakes us.
+  while (state_.exchange(2, std::memory_order_acquire) != 0) futex_wait(&state_, 2);
+}
+
+}  // namespace stray::rt

@@ -1,0 +1,104 @@
+// lock.h — the runtime's own locks, one-shot notes, and the per-thread
+// no-stop section.
+//
+// Owns:
+// * Lock: a futex mutex (Drepper's three-state design: 0 free, 1 held,
+//   2 held with sleepers) that spins briefly before sleeping. It guards
+//   runtime state only (channel internals, run queues, pools); a holder never
+//   blocks on anything else, so hold times are a few hundred instructions.
+// * Note: a one-shot futex event (Go's note): sleep until woken, then clear.
+// * The no-stop section: a per-thread counter, raised while the thread holds
+//   a runtime Lock or changes scheduler state. The leak detector's stop-the-
+//   world request is deferred until the counter is back at zero, so a stopped
+//   world never shows a half-parked goroutine or a half-updated channel.
+//
+// Invariants:
+// * Every Lock acquisition enters a no-stop section; every release leaves it.
+//   A goroutine that parks holding a channel lock keeps the section open
+//   across the switch to its worker's scheduler, which releases the lock
+//   (same OS thread), so the count stays balanced per thread.
+//
+// Lock order (outer first): select's channel locks (by address) > a channel
+// lock > sched.lock > a stack or arena pool lock. No lock is held while
+// calling user code.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "tsa.h"
+
+namespace stray::rt {
+
+void futex_wait(std::atomic<uint32_t>* addr, uint32_t val);  // may wake spuriously
+void futex_wake(std::atomic<uint32_t>* addr, int n);
+
+// Enter / leave the calling thread's no-stop section (nestable). Out of
+// line on purpose: code that parks a goroutine can resume on another thread,
+// and a thread-local address the compiler cached across the switch would
+// name the old thread's counter.
+void nostop_enter();
+void nostop_leave();
+int nostop_depth();
+
+// Scope guard for a scheduler state change that takes no Lock.
+struct NoStop {
+  NoStop() { nostop_enter(); }
+  ~NoStop() { nostop_leave(); }
+  NoStop(const NoStop&) = delete;
+  NoStop& operator=(const NoStop&) = delete;
+};
+
+class CAPABILITY("mutex") Lock {
+ public:
+  void lock() ACQUIRE() {
+    nostop_enter();
+    uint32_t c = 0;
+    if (!state_.compare_exchange_strong(c, 1, std::memory_order_acquire)) lock_slow();
+  }
+  void unlock() RELEASE() {
+    if (state_.exchange(0, std::memory_order_release) == 2) futex_wake(&state_, 1);
+    nostop_leave();
+  }
+
+ private:
+  void lock_slow();
+  std::atomic<uint32_t> state_{0};
+};
+
+// RAII holder for Lock (std::lock_guard lacks the thread-safety annotations).
+struct STRAY_TSA(scoped_lockable) LockGuard {
+  explicit LockGuard(Lock& l) ACQUIRE(l) : l_(l) { l_.lock(); }
+  ~LockGuard() RELEASE() { l_.unlock(); }
+  LockGuard(const LockGuard&) = delete;
+  LockGuard& operator=(const LockGuard&) = delete;
+
+ private:
+  Lock& l_;
+};
+
+// One-shot event: one sleeper, any number of wakers.
+class Note {
+ public:
+  void sleep() {
+    while (key_.load(std::memory_order_acquire) == 0) futex_wait(&key_, 0);
+  }
+  void wakeup() {
+    key_.store(1, std::memory_order_release);
+    futex_wake(&key_, 1);
+  }
+  void clear() { key_.store(0, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint32_t> key_{0};
+};
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+}  // namespace stray::rt

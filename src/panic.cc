@@ -1,0 +1,86 @@
+// panic.cc — an exception escaping a goroutine ends the program, as a Go
+// panic does: "panic: <what>", a blank line, "goroutine N [running]:", the
+// goroutine's stack at the throw, its creation site, exit status 2.
+//
+// How the stack survives: a goroutine's entry frame has no handler, so the
+// C++ runtime finds none during its search phase and calls std::terminate
+// *before* unwinding anything; the throwing frames are still on the stack
+// when our terminate handler runs. (A noexcept entry would unwind to it
+// first and lose them.) The handler is installed when the runtime starts and
+// passes plain threads on to the previous handler.
+#include <cxxabi.h>
+#include <execinfo.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <typeinfo>
+
+#include "fatal.h"
+#include "panic.h"
+#include "proc.h"
+#include "symbolize.h"
+
+namespace stray::rt {
+namespace {
+
+std::terminate_handler previous_handler;
+
+std::string exception_text() {
+  try {
+    std::rethrow_exception(std::current_exception());
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    const std::type_info* t = abi::__cxa_current_exception_type();
+    return t ? demangle(t->name()) + " (not derived from std::exception)" : "unknown exception";
+  }
+}
+
+void on_terminate() {
+  G* g = current_goroutine();
+  if (!g || !std::current_exception()) {
+    if (previous_handler) previous_handler();
+    abort();
+  }
+  std::string what = exception_text();
+  fprintf(stderr, "panic: %s\n\ngoroutine %llu [running]:\n", what.c_str(),
+          (unsigned long long)g->id);
+  void* pcs[64];
+  int n = backtrace(pcs, 64);
+  // Print from the frame that threw (below this handler, std::terminate and
+  // __cxa_throw) down to the goroutine's own function; the closure wrapper
+  // and the runtime's entry below it are not the user's.
+  std::string out;
+  for (int i = 0; i < n; i++) {
+    Frame f = symbolize(pcs[i]);
+    if (f.function == "__cxa_throw") {
+      out.clear();
+      continue;
+    }
+    if (f.function.rfind("stray::detail::Closure<", 0) == 0) break;
+    out += format_frame(f);
+  }
+  fputs(out.c_str(), stderr);
+  if (g->create_pc) {
+    Frame f = symbolize(g->create_pc);
+    fprintf(stderr, "created by %s in goroutine %llu\n", f.function.c_str(),
+            (unsigned long long)g->parent_id);
+    // The creation site line without repeating the function name.
+    std::string site = format_frame(f);
+    fputs(site.c_str() + f.function.size() + 1, stderr);
+  }
+  fflush(nullptr);
+  _exit(2);
+}
+
+}  // namespace
+
+void install_panic_handler() {
+  previous_handler = std::set_terminate(on_terminate);
+}
+
+}  // namespace stray::rt

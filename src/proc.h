@@ -1,0 +1,44 @@
+// proc.h — the scheduler's interface to the rest of the runtime (Go: the
+// parts of proc.go that chan.go and select.go call).
+#pragma once
+
+#include <cstdint>
+
+#include "g.h"
+
+namespace stray::rt {
+
+// The calling context's G: the running goroutine, or (on a plain thread) the
+// thread's own thread G, created on first use. Never null.
+G* getg();
+
+// The running goroutine, or null on a plain thread.
+G* current_goroutine();
+
+// Parks the calling G with the given wait reason. On a goroutine, switches
+// to the worker's scheduler, which marks the G waiting and then calls
+// unlockf(g, arg) (typically releasing the lock that guards the wait queue
+// the G was put on); if unlockf returns false the G resumes at once.
+// unlockf == nullptr: the G waits forever. On a thread G, blocks the thread.
+// Returns when another party called goready(g).
+void gopark(bool (*unlockf)(G*, void*), void* arg, WaitReason reason);
+
+// Makes a waiting G runnable (on the caller's processor, next in line, as
+// Go's ready does), or wakes a thread G's thread.
+void goready(G* g);
+
+// Monotonic coarse clock in nanoseconds (wait timestamps).
+int64_t nanotime_coarse();
+
+// A fast per-thread pseudo-random number (Go: cheaprand).
+uint32_t cheaprand();
+
+// Goroutines (not thread Gs) now in `status` and, for waiting ones, with
+// wait reason `reason` (WaitReason::none: any). A racy snapshot for tests
+// and dumps.
+int count_goroutines(Gstatus status, WaitReason reason = WaitReason::none);
+
+// Broken-invariant report for a G: prints and aborts.
+[[noreturn]] void fatal_g(const char* what, const G* g);
+
+}  // namespace stray::rt

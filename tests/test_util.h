@@ -1,0 +1,57 @@
+// test_util.h — helpers shared by the runtime's tests.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "proc.h"
+#include "stray/stray.h"
+
+namespace stray::test {
+
+// Blocks until at least n goroutines are waiting with the given reason.
+// Polls with yields: what it waits for is a state change inside the runtime
+// that no channel reports. A runtime that never gets there hangs the test
+// until ctest's timeout fails it.
+inline void wait_until_waiting(int n, rt::WaitReason reason) {
+  while (rt::count_goroutines(rt::Gstatus::waiting, reason) < n) std::this_thread::yield();
+}
+
+// Runs a test body under several processor counts (STYLE: one test, many
+// ways). The fixture restores procs() afterwards.
+class ProcsTest : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override {
+    saved_ = stray::procs();
+    stray::set_procs(GetParam());
+  }
+  void TearDown() override { stray::set_procs(saved_); }
+
+ private:
+  int saved_ = 1;
+};
+
+inline std::string procs_name(const ::testing::TestParamInfo<int>& info) {
+  return "procs" + std::to_string(info.param);
+}
+
+#define STRAY_PROCS_SWEEP(suite) \
+  INSTANTIATE_TEST_SUITE_P(Procs, suite, ::testing::Values(1, 2, 4, 8), ::stray::test::procs_name)
+
+// Signals completion of n goroutines to a waiting thread (until WaitGroup
+// exists): each calls done(), the waiter calls wait().
+class Latch {
+ public:
+  explicit Latch(int n) : n_(n), c_(stray::make_chan<Unit>(std::size_t(n))) {}
+  void done() { c_.send({}); }
+  void wait() {
+    for (int i = 0; i < n_; i++) c_.recv();
+  }
+
+ private:
+  int n_;
+  stray::Chan<Unit> c_;
+};
+
+}  // namespace stray::test
