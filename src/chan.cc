@@ -110,20 +110,21 @@ bool chanparkcommit(G*, void* lock) NO_THREAD_SAFETY_ANALYSIS {
 
 // Parks the calling G on c's queue q until an operation or close completes
 // it; returns sudog.success. Called with c->lock held; returns without it.
-bool block_on(hchan* c, waitq& q, void* ep, WaitReason reason) RELEASE(c->lock) {
+// (The analysis cannot see that gopark's unlockf releases the lock.)
+bool block_on(hchan* c, waitq& q, void* ep, WaitReason reason) RELEASE(c->lock)
+    NO_THREAD_SAFETY_ANALYSIS {
   G* gp = rt::getg();
-  auto* sg = rt::arena_new<sudog>();
+  sudog* sg = rt::acquire_sudog(gp);
   *sg = sudog{gp, nullptr, nullptr, ep, c, nullptr, false, false, 0};
   gp->waiting = sg;
   gp->param = nullptr;
   q.enqueue(sg);
-  rt::gopark(chanparkcommit, &c->lock, reason);
+  rt::gopark(gp, chanparkcommit, &c->lock, reason);
   // Woken by send_locked / recv_locked / close, which dequeued sg.
-  gp = rt::getg();
   gp->waiting = nullptr;
   gp->param = nullptr;
   bool ok = sg->success;
-  rt::arena_free(sg);
+  rt::release_sudog(gp, sg);
   return ok;
 }
 
@@ -175,7 +176,7 @@ std::size_t chan_cap(const hchan* c) noexcept { return c ? c->dataqsiz : 0; }
 bool chan_send(hchan* c, void* ep, bool block) {
   if (!c) {
     if (!block) return false;
-    rt::gopark(nullptr, nullptr, WaitReason::chan_send_nil);
+    rt::gopark(rt::getg(), nullptr, nullptr, WaitReason::chan_send_nil);
     rt::fatal("stray: a goroutine blocked on a nil channel was woken");
   }
   c->lock.lock();
@@ -205,7 +206,7 @@ bool chan_send(hchan* c, void* ep, bool block) {
 RecvResult chan_recv(hchan* c, void* ep, bool block) {
   if (!c) {
     if (!block) return {false, false};
-    rt::gopark(nullptr, nullptr, WaitReason::chan_receive_nil);
+    rt::gopark(rt::getg(), nullptr, nullptr, WaitReason::chan_receive_nil);
     rt::fatal("stray: a goroutine blocked on a nil channel was woken");
   }
   c->lock.lock();

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "arena.h"
 #include "stack.h"
 #include "stray/detail/runtime.h"
 #include "switch.h"
@@ -91,8 +92,32 @@ struct G {
   void (*start_fn)(void*) = nullptr;  // the closure's run function
   void* closure = nullptr;            // on top of the G's own stack
 
+  sudog* sudogcache = nullptr;  // spare sudogs, touched only by this G itself
+  int nsudogcache = 0;
+
   G* schedlink = nullptr;  // run queue / free list link
   G* alllink = nullptr;    // allgs registry link (never unlinked)
 };
+
+// Sudogs for the calling G's own use (Go: acquireSudog / releaseSudog, with
+// the cache per G instead of per P: only the G itself touches it).
+inline sudog* acquire_sudog(G* g) {
+  if (sudog* sg = g->sudogcache) {
+    g->sudogcache = sg->next;
+    g->nsudogcache--;
+    return sg;
+  }
+  return static_cast<sudog*>(arena_alloc(sizeof(sudog)));
+}
+
+inline void release_sudog(G* g, sudog* sg) {
+  if (g->nsudogcache >= 8) {
+    arena_free(sg);
+    return;
+  }
+  sg->next = g->sudogcache;
+  g->sudogcache = sg;
+  g->nsudogcache++;
+}
 
 }  // namespace stray::rt

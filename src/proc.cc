@@ -65,6 +65,7 @@ constexpr int kMaxProcs = 256;
 constexpr uint32_t kRunqSize = 256;
 constexpr uint32_t kRunnextStreak = 64;  // then the ring gets a turn (fairness)
 constexpr int kGfreeMax = 64;            // finished Gs cached per P
+constexpr int kGfreeHotMax = 4096;       // ... and globally with their stacks
 
 // What a goroutine asks its scheduler for when it switches away.
 enum class Action : uint8_t { park, yield, exit };
@@ -105,8 +106,10 @@ struct Sched {
   std::atomic<int32_t> nallp{0};  // Ps created so far (never shrinks)
   std::atomic<P*> allp[kMaxProcs] = {};
 
-  Lock gflock;  // global free Gs (no stack)
-  G* gfree GUARDED_BY(gflock) = nullptr;
+  Lock gflock;  // global free Gs
+  G* gfree_hot GUARDED_BY(gflock) = nullptr;   // with default-size stacks
+  std::atomic<int32_t> ngfree_hot{0};          // written under gflock
+  G* gfree_cold GUARDED_BY(gflock) = nullptr;  // without stacks
 
   Lock allglock;
   G* allgs GUARDED_BY(allglock) = nullptr;
@@ -498,8 +501,11 @@ top:
   goto top;
 }
 
-// Finished Gs: cached per P with their stacks, overflow to a global list
-// with the stack returned to the OS.
+// Finished Gs. Each P caches up to kGfreeMax with their stacks; overflow
+// goes to a global cache of up to kGfreeHotMax Gs that keep their stacks too
+// (their pages stay committed, so a new goroutine starts without page
+// faults), and beyond that the stack goes back to the OS (MADV_DONTNEED) and
+// the bare G to the cold list. Non-default stacks are never cached.
 void gfput(P* p, G* g) {
   if (g->stack.size() != stack_default_size()) {
     stack_free(g->stack);
@@ -509,33 +515,67 @@ void gfput(P* p, G* g) {
   p->gfree = g;
   if (++p->gfreecnt < kGfreeMax) return;
   Sched& s = *sched_ptr;
-  while (p->gfreecnt > kGfreeMax / 2) {
-    G* gp = p->gfree;
-    p->gfree = gp->schedlink;
-    p->gfreecnt--;
-    if (gp->stack.lo) {
-      stack_free(gp->stack);
-      gp->stack = {};
-    }
+  // Move half to the global lists; free stacks outside the lock.
+  G* cold = nullptr;
+  {
     LockGuard lg(s.gflock);
-    gp->schedlink = s.gfree;
-    s.gfree = gp;
+    while (p->gfreecnt > kGfreeMax / 2) {
+      G* gp = p->gfree;
+      p->gfree = gp->schedlink;
+      p->gfreecnt--;
+      if (gp->stack.lo && s.ngfree_hot < kGfreeHotMax) {
+        gp->schedlink = s.gfree_hot;
+        s.gfree_hot = gp;
+        s.ngfree_hot++;
+      } else {
+        gp->schedlink = cold;
+        cold = gp;
+      }
+    }
+  }
+  while (cold) {
+    G* gp = cold;
+    cold = gp->schedlink;
+    if (gp->stack.lo) stack_free(gp->stack);
+    gp->stack = {};
+    LockGuard lg(s.gflock);
+    gp->schedlink = s.gfree_cold;
+    s.gfree_cold = gp;
   }
 }
 
 G* gfget(P* p, std::size_t stack_size) {
-  G* g = nullptr;
-  if (p && p->gfree && stack_size == stack_default_size()) {
-    g = p->gfree;
-    p->gfree = g->schedlink;
-    p->gfreecnt--;
-    return g;
-  }
   Sched& s = *sched_ptr;
+  bool standard = stack_size == stack_default_size();
+  if (p && standard) {
+    if (!p->gfree && s.ngfree_hot > 0) {
+      // Refill half the local cache from the global hot list.
+      LockGuard lg(s.gflock);
+      while (p->gfreecnt < kGfreeMax / 2 && s.gfree_hot) {
+        G* gp = s.gfree_hot;
+        s.gfree_hot = gp->schedlink;
+        s.ngfree_hot--;
+        gp->schedlink = p->gfree;
+        p->gfree = gp;
+        p->gfreecnt++;
+      }
+    }
+    if (G* g = p->gfree) {
+      p->gfree = g->schedlink;
+      p->gfreecnt--;
+      return g;
+    }
+  }
+  G* g = nullptr;
   {
     LockGuard lg(s.gflock);
-    g = s.gfree;
-    if (g) s.gfree = g->schedlink;
+    if (standard && s.gfree_hot) {
+      g = s.gfree_hot;
+      s.gfree_hot = g->schedlink;
+      s.ngfree_hot--;
+    } else if ((g = s.gfree_cold)) {
+      s.gfree_cold = g->schedlink;
+    }
   }
   if (!g) {
     g = arena_new<G>();
@@ -625,7 +665,13 @@ void worker_main(P* p) {
 struct ThreadGHolder {
   G* g = nullptr;
   ~ThreadGHolder() {
-    if (g) arena_delete(g);
+    if (!g) return;
+    for (sudog* sg = g->sudogcache; sg;) {
+      sudog* next = sg->next;
+      arena_free(sg);
+      sg = next;
+    }
+    arena_delete(g);
   }
 };
 thread_local ThreadGHolder tls_threadg_holder;
@@ -670,8 +716,7 @@ uint32_t cheaprand() {
   return uint32_t(uint64_t(m >> 64) ^ uint64_t(m));
 }
 
-void gopark(bool (*unlockf)(G*, void*), void* arg, WaitReason reason) {
-  G* g = getg();
+void gopark(G* g, bool (*unlockf)(G*, void*), void* arg, WaitReason reason) {
   g->waitreason.store(reason, std::memory_order_relaxed);
   g->waitsince = nanotime_coarse();
   if (g->is_thread) {

@@ -15,13 +15,13 @@ G* getg();
 // The running goroutine, or null on a plain thread.
 G* current_goroutine();
 
-// Parks the calling G with the given wait reason. On a goroutine, switches
+// Parks the calling G (g == getg()) with the given wait reason. On a goroutine, switches
 // to the worker's scheduler, which marks the G waiting and then calls
 // unlockf(g, arg) (typically releasing the lock that guards the wait queue
 // the G was put on); if unlockf returns false the G resumes at once.
 // unlockf == nullptr: the G waits forever. On a thread G, blocks the thread.
 // Returns when another party called goready(g).
-void gopark(bool (*unlockf)(G*, void*), void* arg, WaitReason reason);
+void gopark(G* g, bool (*unlockf)(G*, void*), void* arg, WaitReason reason);
 
 // Makes a waiting G runnable (on the caller's processor, next in line, as
 // Go's ready does), or wakes a thread G's thread.

@@ -67,7 +67,7 @@ int selectgo(SelectCase* cases, int ncases, bool block, bool* received) NO_THREA
   *received = false;
   if (ncases == 0) {
     if (!block) return -1;
-    rt::gopark(nullptr, nullptr, rt::WaitReason::select_no_cases);
+    rt::gopark(rt::getg(), nullptr, nullptr, rt::WaitReason::select_no_cases);
     rt::fatal("stray: a goroutine blocked in select with no cases was woken");
   }
   if (ncases > kMaxCases) throw std::invalid_argument("stray::select: too many cases");
@@ -155,7 +155,7 @@ int selectgo(SelectCase* cases, int ncases, bool block, bool* received) NO_THREA
   for (int k = 0; k < n; k++) {
     int i = lockorder[k];
     SelectCase& cs = cases[i];
-    auto* sg = rt::arena_new<sudog>();
+    sudog* sg = rt::acquire_sudog(gp);
     *sg = sudog{gp, nullptr, nullptr, cs.elem, cs.c, nullptr, true, false, uint16_t(i)};
     *link = sg;
     link = &sg->waitlink;
@@ -163,10 +163,9 @@ int selectgo(SelectCase* cases, int ncases, bool block, bool* received) NO_THREA
   }
   *link = nullptr;
   ParkArg pa{cases, lockorder, n};
-  rt::gopark(selparkcommit, &pa, rt::WaitReason::select);
+  rt::gopark(gp, selparkcommit, &pa, rt::WaitReason::select);
 
   // Pass 3: dequeue from the channels that did not fire.
-  gp = rt::getg();
   sellock(cases, lockorder, n);
   sudog* won = gp->param;
   int chosen = -1;
@@ -180,7 +179,7 @@ int selectgo(SelectCase* cases, int ncases, bool block, bool* received) NO_THREA
       SelectCase& cs = cases[sg->case_index];
       (cs.is_send ? cs.c->sendq : cs.c->recvq).remove(sg);
     }
-    rt::arena_free(sg);
+    rt::release_sudog(gp, sg);
     sg = next;
   }
   gp->waiting = nullptr;

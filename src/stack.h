@@ -47,10 +47,11 @@ void stack_free(Stack s);
 
 // True while the canary zone at the stack's low end is untouched.
 inline bool stack_canary_ok(const Stack& s) {
+  // Four words, lowest to highest line of the zone; an overflow coming down
+  // from above crosses the top one first. (A loop over all 32 words cost
+  // ~14% of a ping-pong round trip: see bench/.)
   const auto* w = reinterpret_cast<const uint64_t*>(s.lo);
-  uint64_t any = 0;
-  for (std::size_t i = 0; i < kCanaryBytes / sizeof(uint64_t); i++) any |= w[i];
-  return any == 0;
+  constexpr std::size_t top = kCanaryBytes / sizeof(uint64_t) - 1;
+  return (w[0] | w[8] | w[16] | w[top]) == 0;
 }
-
 }  // namespace stray::rt

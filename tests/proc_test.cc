@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -207,7 +208,7 @@ TEST_P(ProcStress, MillionGoroutinesSpawnedAndFinished) {
 }
 
 TEST_P(ProcStress, HundredThousandParkedThenReleased) {
-  const int n = 100000;
+  const int n = std::min(100000, stray::test::kMaxParked);
   auto gate = make_chan<Unit>();
   auto out = make_chan<int>(n);
   int base = stray::rt::count_goroutines(stray::rt::Gstatus::waiting, WaitReason::chan_receive);

@@ -1,0 +1,3 @@
+module straybench
+
+go 1.19

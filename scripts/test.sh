@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it. Installs its Debian packages first,
+# then runs, each as a CMake workflow (configure, build, ctest):
+#   asan       ASan+UBSan build: the channel, select and scheduler tests
+#   tsan       TSan build: the same tests
+#   clang-tsa  clang build with -Wthread-safety as errors (build only)
+#   default    RelWithDebInfo: every test, including the install test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh clang
+for preset in asan tsan clang-tsa default; do
+  echo "=== $preset ==="
+  cmake --workflow --preset "$preset"
+done
