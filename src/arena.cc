@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "fatal.h"
+#include "mem.h"
 #include "lock.h"
 
 namespace stray::rt {
@@ -82,21 +83,14 @@ struct Arena {
 
 Arena* the_arena;
 
-void* reserve(std::size_t bytes) {
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) fatal("stray: cannot reserve the runtime arena");
-  return p;
-}
-
 Arena& arena() {
   // First use from any thread; a function-local static is thread-safe and
   // the Arena object itself lives in mapped memory, never destroyed.
   static Arena* a = [] {
-    void* mem = reserve(sizeof(Arena));
+    void* mem = sys_reserve(sizeof(Arena), "the runtime arena");
     auto* ar = ::new (mem) Arena;
-    ar->base = static_cast<char*>(reserve(kArenaBytes));
-    ar->table = static_cast<ChunkInfo*>(reserve(kChunks * sizeof(ChunkInfo)));
+    ar->base = static_cast<char*>(sys_reserve(kArenaBytes, "the runtime arena"));
+    ar->table = static_cast<ChunkInfo*>(sys_reserve(kChunks * sizeof(ChunkInfo), "the runtime arena"));
     the_arena = ar;
     return ar;
   }();

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "fatal.h"
+#include "mem.h"
 #include "lock.h"
 
 namespace stray::rt {
@@ -30,20 +31,13 @@ struct Region {
   uint32_t free_head[kSizeClasses] GUARDED_BY(lock) = {};  // slot + 1, 0 = empty
 };
 
-void* reserve(std::size_t bytes) {
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) fatal("stray: cannot reserve the goroutine stack region");
-  return p;
-}
-
 Region& region() {
   static Region* r = [] {
-    auto* rg = ::new (reserve(sizeof(Region))) Region;
-    rg->base = static_cast<char*>(reserve(kRegionBytes));
+    auto* rg = ::new (sys_reserve(sizeof(Region), "the goroutine stack region")) Region;
+    rg->base = static_cast<char*>(sys_reserve(kRegionBytes, "the goroutine stack region"));
     // Huge pages would turn each 4 KiB stack page into 2 MiB.
     madvise(rg->base, kRegionBytes, MADV_NOHUGEPAGE);
-    rg->next = static_cast<uint32_t*>(reserve(kSlots * sizeof(uint32_t)));
+    rg->next = static_cast<uint32_t*>(sys_reserve(kSlots * sizeof(uint32_t), "the goroutine stack region"));
     return rg;
   }();
   return *r;
