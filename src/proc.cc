@@ -775,7 +775,9 @@ void fatal_g(const char* what, const G* g) {
   write_err_u64(g->id);
   write_err(", status ");
   write_err_u64(unsigned(g->status.load()));
-  write_err(")\n");
+  write_err(", wait reason \"");
+  write_err(wait_reason_string(g->waitreason.load(std::memory_order_relaxed)));
+  write_err("\")\n");
   abort();
 }
 
@@ -792,13 +794,15 @@ namespace detail {
 Spawn spawn_prepare(std::size_t stack_size, std::size_t closure_size, std::size_t closure_align) {
   sched();  // starts the runtime on first use
   std::size_t size = stack_size ? stack_round(stack_size) : stack_default_size();
+  std::size_t align = std::max<std::size_t>(closure_align, 16);
+  // Leave at least 4 KiB below the closure for the goroutine's frames.
+  if (closure_size + align + kCanaryBytes + 4096 > size)
+    throw std::invalid_argument("stray::go: function object too large for the goroutine stack");
   NoStop ns;
   G* g = gfget(getp(), size);
   // The closure sits at the very top of the stack; the initial frame below it.
   uintptr_t top = reinterpret_cast<uintptr_t>(g->stack.hi) - closure_size;
-  top &= ~(uintptr_t(std::max<std::size_t>(closure_align, 16)) - 1);
-  if (top < reinterpret_cast<uintptr_t>(g->stack.lo) + kCanaryBytes + 4096)
-    throw std::invalid_argument("stray::go: function object too large for the goroutine stack");
+  top &= ~(uintptr_t(align) - 1);
   g->closure = reinterpret_cast<void*>(top);
   return {g, g->closure};
 }

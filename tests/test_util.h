@@ -10,9 +10,9 @@
 
 namespace stray::test {
 
-// ThreadSanitizer counts every live goroutine as a thread (a TSan fiber) and
-// dies past 8128 of them; stress tests that park many goroutines at once
-// scale down in that build.
+// ThreadSanitizer counts every live goroutine as a thread (a TSan fiber),
+// dies past 8128 of them and makes each one slow to create; stress tests that
+// spawn or park many goroutines scale down in that build.
 #if defined(__SANITIZE_THREAD__)
 inline constexpr int kMaxParked = 4000;
 #else
