@@ -26,19 +26,22 @@ TEST(Chan, UnbufferedIsARendezvous) {
   // When the receiver holds value i, the sender can have completed at most
   // i+1 sends: each send needs its own receive.
   auto c = make_chan<int>();
+  auto finished = make_chan<Unit>(1);  // the sender must not outlive `sent`
   std::atomic<int> sent{0};
   const int n = 2000;
-  stray::go([c, &sent]() mutable {
+  stray::go([c, finished, &sent]() mutable {
     for (int i = 0; i < n; i++) {
       c.send(i);
       sent.fetch_add(1);
     }
+    finished.send({});
   });
   for (int i = 0; i < n; i++) {
     auto v = c.recv();
-    ASSERT_EQ(v, i);
-    ASSERT_LE(sent.load(), i + 1);
+    EXPECT_EQ(v, i);
+    EXPECT_LE(sent.load(), i + 1);
   }
+  finished.recv();
 }
 
 TEST(Chan, BufferedIsFifoAndBoundedByCap) {
@@ -62,18 +65,21 @@ TEST(Chan, BufferedSenderBlocksWhenFull) {
   // completed at most k + C + 1 sends.
   const std::size_t cap = 4;
   auto c = make_chan<int>(cap);
+  auto finished = make_chan<Unit>(1);  // the sender must not outlive `sent`
   std::atomic<int> sent{0};
   const int n = 5000;
-  stray::go([c, &sent]() mutable {
+  stray::go([c, finished, &sent]() mutable {
     for (int i = 0; i < n; i++) {
       c.send(i);
       sent.fetch_add(1);
     }
+    finished.send({});
   });
   for (int i = 0; i < n; i++) {
-    ASSERT_EQ(c.recv(), i);
-    ASSERT_LE(sent.load(), i + 1 + int(cap) + 1);
+    EXPECT_EQ(c.recv(), i);
+    EXPECT_LE(sent.load(), i + 1 + int(cap) + 1);
   }
+  finished.recv();
 }
 
 TEST(Chan, CloseLetsReceiversDrainThenReturnsNullopt) {

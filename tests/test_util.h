@@ -53,7 +53,12 @@ inline std::string procs_name(const ::testing::TestParamInfo<int>& info) {
 class Latch {
  public:
   explicit Latch(int n) : n_(n), c_(stray::make_chan<Unit>(std::size_t(n))) {}
-  void done() { c_.send({}); }
+  // Sends through its own handle: the waiter may destroy the Latch as soon
+  // as the last value is in.
+  void done() {
+    stray::Chan<Unit> c = c_;
+    c.send({});
+  }
   void wait() {
     for (int i = 0; i < n_; i++) c_.recv();
   }
