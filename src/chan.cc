@@ -115,7 +115,7 @@ bool block_on(hchan* c, waitq& q, void* ep, WaitReason reason) RELEASE(c->lock)
     NO_THREAD_SAFETY_ANALYSIS {
   G* gp = rt::getg();
   sudog* sg = rt::acquire_sudog(gp);
-  *sg = sudog{gp, nullptr, nullptr, ep, c, nullptr, false, false, 0};
+  *sg = sudog{gp, nullptr, nullptr, ep, c, nullptr, false, false, 0, 0};
   gp->waiting = sg;
   gp->param = nullptr;
   q.enqueue(sg);

@@ -44,6 +44,11 @@ enum class WaitReason : uint8_t {
   chan_receive_nil,
   select,
   select_no_cases,
+  sync_mutex_lock,
+  sync_rwmutex_rlock,
+  sync_rwmutex_lock,
+  sync_waitgroup_wait,
+  sync_cond_wait,
 };
 
 inline const char* wait_reason_string(WaitReason r) {
@@ -55,23 +60,32 @@ inline const char* wait_reason_string(WaitReason r) {
     case WaitReason::chan_receive_nil: return "chan receive (nil chan)";
     case WaitReason::select: return "select";
     case WaitReason::select_no_cases: return "select (no cases)";
+    case WaitReason::sync_mutex_lock: return "sync.Mutex.Lock";
+    case WaitReason::sync_rwmutex_rlock: return "sync.RWMutex.RLock";
+    case WaitReason::sync_rwmutex_lock: return "sync.RWMutex.Lock";
+    case WaitReason::sync_waitgroup_wait: return "sync.WaitGroup.Wait";
+    case WaitReason::sync_cond_wait: return "sync.Cond.Wait";
   }
   return "";
 }
 
-// A G waiting on a channel (Go: sudog). One per channel operation the G
-// waits in: one for send/recv, one per case for select. Lives in the arena.
-// All fields are guarded by the lock of the channel whose queue holds it.
+// A G waiting on a channel or a semaphore (Go: sudog). One per channel
+// operation the G waits in (one for send/recv, one per case for select), or
+// one for a sync primitive. Lives in the arena. All fields are guarded by the
+// lock of the queue that holds it (a channel's, or a sema bucket's).
 struct sudog {
   G* g;
   sudog* next;         // wait queue links
   sudog* prev;
-  void* elem;          // send: the value to move; receive: raw storage to fill
-  hchan* c;            // the channel waited on
+  void* elem;          // channel: the value to move / storage to fill;
+                       // semaphore: the address waited on (the key)
+  hchan* c;            // the channel waited on (null for a semaphore)
   sudog* waitlink;     // the G's list of sudogs (g->waiting), in lock order
   bool is_select;      // part of a select: must win g->select_done to fire
   bool success;        // woken by a completed operation (false: by close)
   uint16_t case_index; // select: which case this sudog stands for
+  uint32_t ticket;     // semaphore: 1 = handed the semaphore directly;
+                       // Cond: the notify ticket it waits for
 };
 
 struct G {
@@ -85,6 +99,7 @@ struct G {
   std::atomic<uint32_t> wakeup{0};       // thread G: futex word set by ready()
   int64_t waitsince = 0;                 // nanotime() when it started waiting
   sudog* waiting = nullptr;  // sudogs of the channel operation / select it waits in
+  const void* waiting_on = nullptr;  // the sync object (Mutex, WaitGroup, ...) it waits on
   sudog* param = nullptr;    // the sudog that woke it (Go: g.param)
 
   uint64_t parent_id = 0;          // creator's id (0: created by a plain thread)

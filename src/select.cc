@@ -156,7 +156,7 @@ int selectgo(SelectCase* cases, int ncases, bool block, bool* received) NO_THREA
     int i = lockorder[k];
     SelectCase& cs = cases[i];
     sudog* sg = rt::acquire_sudog(gp);
-    *sg = sudog{gp, nullptr, nullptr, cs.elem, cs.c, nullptr, true, false, uint16_t(i)};
+    *sg = sudog{gp, nullptr, nullptr, cs.elem, cs.c, nullptr, true, false, uint16_t(i), 0};
     *link = sg;
     link = &sg->waitlink;
     (cs.is_send ? cs.c->sendq : cs.c->recvq).enqueue(sg);

@@ -5,3 +5,4 @@
 #include "stray/go.h"
 #include "stray/panic.h"
 #include "stray/select.h"
+#include "stray/sync.h"

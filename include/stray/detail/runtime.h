@@ -6,6 +6,7 @@
 // element types only through an ElemOps table.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -89,5 +90,21 @@ struct SelectCase {
 // value was constructed in its storage. ncases == 0 && block parks forever
 // with wait reason "select (no cases)".
 int selectgo(SelectCase* cases, int ncases, bool block, bool* received);
+
+// ---- sync (src/sema.cc, src/sync.cc) ----
+
+// What a goroutine blocked in a sync primitive is shown waiting for.
+enum class SyncWait : uint8_t { mutex_lock, rwmutex_rlock, rwmutex_lock, waitgroup_wait, cond_wait };
+
+// Go's runtime_Semacquire / runtime_Semrelease on a counter inside a sync
+// object (see src/sema.h).
+void sema_acquire(std::atomic<uint32_t>* addr, bool lifo, SyncWait why);
+void sema_release(std::atomic<uint32_t>* addr, bool handoff);
+
+// Go's notifyList for Cond: tickets in the Cond, waiters in the runtime.
+uint32_t notify_add(std::atomic<uint32_t>* wait);
+void notify_wait(std::atomic<uint32_t>* notify, uint32_t ticket);
+void notify_one(std::atomic<uint32_t>* wait, std::atomic<uint32_t>* notify);
+void notify_all(std::atomic<uint32_t>* wait, std::atomic<uint32_t>* notify);
 
 }  // namespace stray::detail
