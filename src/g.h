@@ -49,6 +49,7 @@ enum class WaitReason : uint8_t {
   sync_rwmutex_lock,
   sync_waitgroup_wait,
   sync_cond_wait,
+  sleep,
 };
 
 inline const char* wait_reason_string(WaitReason r) {
@@ -65,6 +66,7 @@ inline const char* wait_reason_string(WaitReason r) {
     case WaitReason::sync_rwmutex_lock: return "sync.RWMutex.Lock";
     case WaitReason::sync_waitgroup_wait: return "sync.WaitGroup.Wait";
     case WaitReason::sync_cond_wait: return "sync.Cond.Wait";
+    case WaitReason::sleep: return "sleep";
   }
   return "";
 }

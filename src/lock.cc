@@ -3,6 +3,7 @@
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace stray::rt {
@@ -18,6 +19,11 @@ thread_local int tls_nostop = 0;
 void futex_wait(std::atomic<uint32_t>* addr, uint32_t val) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), FUTEX_WAIT_PRIVATE, val, nullptr,
           nullptr, 0);
+}
+
+void futex_wait_for(std::atomic<uint32_t>* addr, uint32_t val, int64_t ns) {
+  timespec ts{time_t(ns / 1000000000), long(ns % 1000000000)};
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), FUTEX_WAIT_PRIVATE, val, &ts, nullptr, 0);
 }
 
 void futex_wake(std::atomic<uint32_t>* addr, int n) {

@@ -31,6 +31,8 @@
 namespace stray::rt {
 
 void futex_wait(std::atomic<uint32_t>* addr, uint32_t val);  // may wake spuriously
+// Like futex_wait, giving up after `ns` nanoseconds.
+void futex_wait_for(std::atomic<uint32_t>* addr, uint32_t val, int64_t ns);
 void futex_wake(std::atomic<uint32_t>* addr, int n);
 
 // Enter / leave the calling thread's no-stop section (nestable). Out of

@@ -6,3 +6,4 @@
 #include "stray/panic.h"
 #include "stray/select.h"
 #include "stray/sync.h"
+#include "stray/time.h"
