@@ -145,6 +145,30 @@ void semrelease(std::atomic<uint32_t>* addr, bool handoff) {
   if (handed && current_goroutine()) stray::yield();
 }
 
+void semrelease_n(std::atomic<uint32_t>* addr, uint32_t n) {
+  if (n == 0) return;
+  Bucket& b = bucket(addr);
+  addr->fetch_add(n, std::memory_order_seq_cst);
+  // From here on addr is only a key: never dereferenced.
+  if (b.nwait.load(std::memory_order_seq_cst) == 0) return;
+  G* ready = nullptr;
+  {
+    LockGuard lg(b.lock);
+    for (uint32_t i = 0; i < n; i++) {
+      sudog* s = b.take(addr, false, 0);
+      if (!s) break;
+      b.nwait.fetch_sub(1, std::memory_order_relaxed);
+      s->g->schedlink = ready;
+      ready = s->g;
+    }
+  }
+  while (ready) {
+    G* g = ready;
+    ready = g->schedlink;
+    goready(g);
+  }
+}
+
 uint32_t notify_list_add(std::atomic<uint32_t>* wait) {
   return wait->fetch_add(1, std::memory_order_acq_rel);
 }

@@ -33,6 +33,11 @@ void semacquire(std::atomic<uint32_t>* addr, bool lifo, WaitReason reason);
 // and yield to it.
 void semrelease(std::atomic<uint32_t>* addr, bool handoff);
 
+// Adds n to *addr with one atomic step and wakes up to n waiters: the object
+// may be freed by a woken waiter right after the increment (WaitGroup's
+// last done(), RWMutex's unlock releasing n readers).
+void semrelease_n(std::atomic<uint32_t>* addr, uint32_t n);
+
 // Condition-variable tickets (Go: notifyList). `wait` and `notify` live in
 // the Cond; waiters sleep in the sema bucket of `key`.
 uint32_t notify_list_add(std::atomic<uint32_t>* wait);

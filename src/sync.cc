@@ -60,6 +60,7 @@ void sema_acquire(std::atomic<uint32_t>* addr, bool lifo, SyncWait why) {
   rt::semacquire(addr, lifo, reason_of(why));
 }
 void sema_release(std::atomic<uint32_t>* addr, bool handoff) { rt::semrelease(addr, handoff); }
+void sema_release_n(std::atomic<uint32_t>* addr, uint32_t n) { rt::semrelease_n(addr, n); }
 
 uint32_t notify_add(std::atomic<uint32_t>* wait) { return rt::notify_list_add(wait); }
 void notify_wait(std::atomic<uint32_t>* notify, uint32_t ticket) {
@@ -210,7 +211,7 @@ void RWMutex::unlock() {
     reader_count_.fetch_sub(kMaxReaders, std::memory_order_relaxed);
     throw panic("sync: Unlock of unlocked RWMutex");
   }
-  for (std::int32_t i = 0; i < r; i++) detail::sema_release(&reader_sem_, false);  // blocked readers
+  detail::sema_release_n(&reader_sem_, std::uint32_t(r));  // the readers that blocked
   w_.unlock();
 }
 
@@ -234,7 +235,8 @@ void WaitGroup::add(int delta) {
   if (state_.load(std::memory_order_relaxed) != state)
     throw panic("sync: WaitGroup misuse: Add called concurrently with Wait");
   state_.store(0, std::memory_order_relaxed);
-  for (; w != 0; w--) detail::sema_release(&sema_, false);
+  // One release for all waiters: a woken waiter may free the WaitGroup.
+  detail::sema_release_n(&sema_, w);
 }
 
 void WaitGroup::wait() {

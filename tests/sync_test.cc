@@ -39,8 +39,12 @@ TEST(Mutex, TryLockAndHolder) {
   m.unlock();
   auto id = make_chan<std::pair<std::uint64_t, std::uint64_t>>(1);
   stray::go([&m, id]() mutable {
-    std::lock_guard<Mutex> g(m);
-    id.send({stray::goroutine_id(), m.holder()});
+    std::uint64_t held_by;
+    {
+      std::lock_guard<Mutex> g(m);
+      held_by = m.holder();
+    }
+    id.send({stray::goroutine_id(), held_by});  // after unlock: m may go away
   });
   auto [gid, holder] = *id.recv();
   EXPECT_EQ(gid, holder);
@@ -146,7 +150,8 @@ TEST(RWMutex, PendingWriterBlocksNewReaders) {
   int wbefore = waiting(WaitReason::sync_rwmutex_lock);
   int rbefore = waiting(WaitReason::sync_rwmutex_rlock);
   auto order = make_chan<std::string>(2);
-  stray::go([&rw, order]() mutable {
+  WaitGroup finished;  // both goroutines are out of rw before it goes away
+  finished.go([&rw, order]() mutable {
     rw.lock();
     order.send("writer");
     rw.unlock();
@@ -154,7 +159,7 @@ TEST(RWMutex, PendingWriterBlocksNewReaders) {
   wait_until_waiting(wbefore + 1, WaitReason::sync_rwmutex_lock);
   // Writer preference: a new reader may not overtake the pending writer.
   EXPECT_FALSE(rw.try_lock_shared());
-  stray::go([&rw, order]() mutable {
+  finished.go([&rw, order]() mutable {
     rw.lock_shared();
     order.send("reader");
     rw.unlock_shared();
@@ -163,6 +168,7 @@ TEST(RWMutex, PendingWriterBlocksNewReaders) {
   rw.unlock_shared();  // the last active reader lets the writer in
   EXPECT_EQ(order.recv(), "writer");
   EXPECT_EQ(order.recv(), "reader");
+  finished.wait();
 }
 
 TEST(RWMutex, MisusePanics) {
@@ -247,7 +253,9 @@ TEST(Cond, SignalWakesOneBroadcastWakesAll) {
       std::unique_lock<Mutex> l(m);
       int seen = generation;
       while (generation == seen) c.wait();
-      woke.send(generation);
+      int g = generation;
+      l.unlock();  // before signalling the test, which then destroys m
+      woke.send(g);
     });
   }
   wait_until_waiting(before + n, WaitReason::sync_cond_wait);

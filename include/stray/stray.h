@@ -2,6 +2,7 @@
 #pragma once
 
 #include "stray/chan.h"
+#include "stray/context.h"
 #include "stray/go.h"
 #include "stray/panic.h"
 #include "stray/select.h"

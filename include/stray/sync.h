@@ -6,10 +6,13 @@
 // detector reports it only if no live code can reach that object.
 //
 // These objects may live anywhere (globals, the heap, a goroutine's stack);
-// their address matters, so they can be neither copied nor moved. As with
-// std::mutex, an object must outlive every call on it: do not destroy a
-// Mutex while another thread is still inside unlock(), nor a WaitGroup
-// while a done() is still running (Go's collector hides this; C++ does not).
+// their address matters, so they can be neither copied nor moved. An
+// object must outlive every call on it. A WaitGroup may be destroyed as soon
+// as wait() returns (the last done() touches it no more once a waiter can
+// wake). A Mutex, RWMutex or Cond may not be destroyed while another thread
+// may still be inside unlock()/signal() on it, even if the destroyer has
+// since locked it: make the other party finish (e.g. signal a WaitGroup
+// after unlocking) first. (Go's collector hides this; C++ does not.)
 //
 // Misuse throws stray::panic with Go's message.
 #pragma once

@@ -100,6 +100,7 @@ enum class SyncWait : uint8_t { mutex_lock, rwmutex_rlock, rwmutex_lock, waitgro
 // object (see src/sema.h).
 void sema_acquire(std::atomic<uint32_t>* addr, bool lifo, SyncWait why);
 void sema_release(std::atomic<uint32_t>* addr, bool handoff);
+void sema_release_n(std::atomic<uint32_t>* addr, uint32_t n);
 
 // Go's notifyList for Cond: tickets in the Cond, waiters in the runtime.
 uint32_t notify_add(std::atomic<uint32_t>* wait);
