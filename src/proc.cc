@@ -60,6 +60,8 @@
 #include "lock.h"
 #include "panic.h"
 #include "stray/go.h"
+#include "symbolize.h"
+#include "timers.h"
 
 namespace stray::rt {
 namespace {
@@ -92,6 +94,7 @@ struct P {
   std::atomic<bool> running{false};  // executing a goroutine (for runnext stealing)
   P* link = nullptr;                 // idle list
   bool idle = false;                 // on the idle list (guarded by sched.lock)
+  bool stopped = false;              // parked beyond procs() (guarded by sched.lock)
   Note note;                         // the worker sleeps here when idle
   G* gfree = nullptr;                // finished Gs with default-size stacks
   int gfreecnt = 0;
@@ -116,6 +119,8 @@ struct Sched {
 
   Lock allglock;
   G* allgs GUARDED_BY(allglock) = nullptr;
+  G* threadgs GUARDED_BY(allglock) = nullptr;  // thread Gs of live threads
+  std::atomic<int32_t> nthreadg_waiting{0};    // thread Gs blocked right now
 
   std::atomic<uint64_t> goidgen{0};
   std::atomic<int32_t> ngoroutines{0};
@@ -133,6 +138,7 @@ thread_local uint64_t tls_rand = 0;
 
 void worker_main(P* p);
 void schedule(P* p);
+void checkdead();
 
 int initial_procs() {
   const char* env = getenv("STRAY_PROCS");
@@ -403,10 +409,17 @@ void stopp(Sched& s, P* p) {
   }
   if (p->spinning) resetspinning(p);
   wakep();
+  {
+    LockGuard lg(s.lock);
+    p->stopped = true;
+  }
+  checkdead();
   while (p->id >= s.gomaxprocs.load(std::memory_order_acquire)) {
     p->note.sleep();
     p->note.clear();
   }
+  LockGuard lg(s.lock);
+  p->stopped = false;
 }
 
 // Finds a runnable G for p, sleeping until there is one.
@@ -500,6 +513,7 @@ top:
   // Sleep until a waker takes p off the idle list. A note left set by an
   // earlier wake-up (set_procs wakes busy Ps too) must not send p back to
   // work while it is still listed idle, or it would be listed twice.
+  checkdead();
   for (;;) {
     p->note.sleep();
     p->note.clear();
@@ -663,6 +677,93 @@ void schedule(P* p) {
   }
 }
 
+// ---- whole-program deadlock (Go: checkdead) ----
+
+bool deadlock_check_enabled() {
+  static const bool on = [] {
+    const char* env = getenv("STRAY_DEADLOCK");
+    return !(env && strcmp(env, "0") == 0);
+  }();
+  return on;
+}
+
+int process_threads() {
+  // Field 20 of /proc/self/stat; the command name (field 2) may hold spaces.
+  FILE* f = fopen("/proc/self/stat", "r");
+  if (!f) return -1;
+  char buf[1024];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  const char* p = strrchr(buf, ')');
+  if (!p) return -1;
+  int field = 2;
+  for (; *p && field < 20; p++)
+    if (*p == ' ') field++;
+  return atoi(p);
+}
+
+void print_blocked(const G* g, const char* what, int64_t now) {
+  fprintf(stderr, "%s", what);
+  if (!g->is_thread) fprintf(stderr, " %llu", (unsigned long long)g->id);
+  fprintf(stderr, " [%s", wait_reason_string(g->waitreason.load(std::memory_order_relaxed)));
+  int64_t minutes = (now - g->waitsince) / 60000000000;
+  if (minutes >= 1) fprintf(stderr, ", %lld minutes", (long long)minutes);
+  fprintf(stderr, "]:\n");
+  if (g->create_pc) {
+    Frame f = symbolize(g->create_pc);
+    fprintf(stderr, "created by %s in goroutine %llu\n", f.function.c_str(),
+            (unsigned long long)g->parent_id);
+    std::string site = format_frame(f);
+    fputs(site.c_str() + f.function.size() + 1, stderr);
+  }
+  fputs("\n", stderr);
+}
+
+[[noreturn]] void report_deadlock(Sched& s) NO_THREAD_SAFETY_ANALYSIS {
+  fputs("fatal error: all goroutines are asleep - deadlock!\n\n", stderr);
+  int64_t now = nanotime_coarse();
+  // Every thread is blocked: the lists cannot change under us.
+  for (G* g = s.threadgs; g; g = g->alllink)
+    if (g->status.load() == Gstatus::waiting) print_blocked(g, "thread", now);
+  for (G* g = s.allgs; g; g = g->alllink)
+    if (g->status.load() == Gstatus::waiting) print_blocked(g, "goroutine", now);
+  fflush(nullptr);
+  _exit(2);
+}
+
+// Reports Go's "all goroutines are asleep" when nothing in the process can
+// run any more: every P idle or stopped, no runnable G, no pending timer,
+// and every thread that is not the runtime's own blocked in stray. A thread
+// in any other call (I/O, foreign code, a std::mutex) keeps it silent: it
+// might still wake somebody. Called by a P about to sleep and by a plain
+// thread about to block; cheap unless a plain thread is blocked in stray
+// and every P is idle. Off with STRAY_DEADLOCK=0.
+void checkdead() {
+  Sched& s = *sched_ptr;
+  if (s.nthreadg_waiting.load(std::memory_order_acquire) == 0 || !deadlock_check_enabled()) return;
+  if (timers_pending()) return;
+  {
+    LockGuard lg(s.lock);
+    if (s.runqsize.load(std::memory_order_relaxed) > 0) return;
+    for (int32_t i = 0; i < s.nallp.load(std::memory_order_acquire); i++) {
+      P* p = s.allp[i].load(std::memory_order_acquire);
+      if (!p->idle && !p->stopped) return;
+    }
+  }
+  // Count blocked threads by status, not by the counter: a thread already
+  // readied but not yet running is runnable, and must keep us silent.
+  int blocked_threads = 0;
+  {
+    LockGuard lg(s.allglock);
+    for (G* g = s.threadgs; g; g = g->alllink)
+      if (g->status.load(std::memory_order_acquire) == Gstatus::waiting) blocked_threads++;
+  }
+  int runtime_threads = s.nallp.load(std::memory_order_acquire) + timer_threads();
+  if (process_threads() != runtime_threads + blocked_threads) return;
+  report_deadlock(s);
+}
+
 void worker_main(P* p) {
   tls_p = p;
   ctx_init_thread(&p->g0);
@@ -674,6 +775,16 @@ struct ThreadGHolder {
   G* g = nullptr;
   ~ThreadGHolder() {
     if (!g) return;
+    {
+      Sched& s = sched();
+      LockGuard lg(s.allglock);
+      for (G** l = &s.threadgs; *l; l = &(*l)->alllink) {
+        if (*l == g) {
+          *l = g->alllink;
+          break;
+        }
+      }
+    }
     for (sudog* sg = g->sudogcache; sg;) {
       sudog* next = sg->next;
       arena_free(sg);
@@ -689,6 +800,12 @@ thread_local ThreadGHolder tls_threadg_holder;
     G* g = arena_new<G>();
     g->is_thread = true;
     g->status.store(Gstatus::running, std::memory_order_relaxed);
+    {
+      Sched& s = sched();
+      LockGuard lg(s.allglock);
+      g->alllink = s.threadgs;
+      s.threadgs = g;
+    }
     tls_threadg = g;
     tls_threadg_holder.g = g;
   }
@@ -732,7 +849,11 @@ void gopark(G* g, bool (*unlockf)(G*, void*), void* arg, WaitReason reason) {
     if (unlockf && !unlockf(g, arg)) {
       casgstatus(g, Gstatus::waiting, Gstatus::running);
     } else {
+      Sched& s = sched();
+      s.nthreadg_waiting.fetch_add(1, std::memory_order_acq_rel);
+      checkdead();
       while (g->wakeup.load(std::memory_order_acquire) == 0) futex_wait(&g->wakeup, 0);
+      s.nthreadg_waiting.fetch_sub(1, std::memory_order_acq_rel);
       g->wakeup.store(0, std::memory_order_relaxed);
       casgstatus(g, Gstatus::runnable, Gstatus::running);
     }

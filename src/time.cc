@@ -26,6 +26,7 @@
 #include "lock.h"
 #include "proc.h"
 #include "stray/time.h"
+#include "timers.h"
 
 namespace stray::detail {
 
@@ -154,10 +155,13 @@ struct Timers {
   }
 };
 
+std::atomic<Timers*> timers_started{nullptr};
+
 Timers& timers() {
   static Timers* t = [] {
     auto* ts = arena_new<Timers>();
     std::thread([ts] { ts->run(); }).detach();
+    timers_started.store(ts, std::memory_order_release);
     return ts;
   }();
   return *t;
@@ -201,6 +205,16 @@ int64_t positive_period(duration d) {
 }
 
 }  // namespace
+
+bool timers_pending() {
+  Timers* ts = timers_started.load(std::memory_order_acquire);
+  if (!ts) return false;
+  LockGuard g(ts->lock);
+  return ts->n > 0;
+}
+
+int timer_threads() { return timers_started.load(std::memory_order_acquire) ? 1 : 0; }
+
 }  // namespace stray::rt
 
 namespace stray {
