@@ -739,16 +739,28 @@ void print_blocked(const G* g, const char* what, int64_t now) {
 // might still wake somebody. Called by a P about to sleep and by a plain
 // thread about to block; cheap unless a plain thread is blocked in stray
 // and every P is idle. Off with STRAY_DEADLOCK=0.
+bool all_asleep(Sched& s);
+
 void checkdead() {
   Sched& s = *sched_ptr;
   if (s.nthreadg_waiting.load(std::memory_order_acquire) == 0 || !deadlock_check_enabled()) return;
-  if (timers_pending()) return;
+  // Confirm after a pause: a true deadlock is stable, while a snapshot
+  // taken as threads come and go (a thread being created, one just readied)
+  // is not. Being wrong here kills a healthy program.
+  if (!all_asleep(s)) return;
+  usleep(10000);
+  if (!all_asleep(s)) return;
+  report_deadlock(s);
+}
+
+bool all_asleep(Sched& s) {
+  if (timers_pending()) return false;
   {
     LockGuard lg(s.lock);
-    if (s.runqsize.load(std::memory_order_relaxed) > 0) return;
+    if (s.runqsize.load(std::memory_order_relaxed) > 0) return false;
     for (int32_t i = 0; i < s.nallp.load(std::memory_order_acquire); i++) {
       P* p = s.allp[i].load(std::memory_order_acquire);
-      if (!p->idle && !p->stopped) return;
+      if (!p->idle && !p->stopped) return false;
     }
   }
   // Count blocked threads by status, not by the counter: a thread already
@@ -760,8 +772,7 @@ void checkdead() {
       if (g->status.load(std::memory_order_acquire) == Gstatus::waiting) blocked_threads++;
   }
   int runtime_threads = s.nallp.load(std::memory_order_acquire) + timer_threads();
-  if (process_threads() != runtime_threads + blocked_threads) return;
-  report_deadlock(s);
+  return blocked_threads > 0 && process_threads() == runtime_threads + blocked_threads;
 }
 
 void worker_main(P* p) {
