@@ -23,7 +23,8 @@ def norm(name):
 
 def run_stray(build, min_time):
     results = {}
-    for binary in ("proc_bench", "chan_bench", "select_bench"):
+    for binary in ("proc_bench", "chan_bench", "select_bench", "sync_bench", "time_bench",
+                   "context_bench"):
         out = subprocess.run(
             [os.path.join(build, "bench", binary), "--benchmark_format=json",
              f"--benchmark_min_time={min_time}"],

@@ -70,7 +70,7 @@ constexpr int kMaxProcs = 256;
 constexpr uint32_t kRunqSize = 256;
 constexpr uint32_t kRunnextStreak = 64;  // then the ring gets a turn (fairness)
 constexpr int kGfreeMax = 64;            // finished Gs cached per P
-constexpr int kGfreeHotMax = 4096;       // ... and globally with their stacks
+constexpr int kGfreeHotMax = 16384;      // ... and globally with their stacks
 
 // What a goroutine asks its scheduler for when it switches away.
 enum class Action : uint8_t { park, yield, exit };
@@ -903,6 +903,19 @@ int count_goroutines(Gstatus status, WaitReason reason) {
     if (reason == WaitReason::none || g->waitreason.load(std::memory_order_relaxed) == reason) n++;
   }
   return n;
+}
+
+void goready_list(G* head) {
+  if (!head) return;
+  G* tail = head;
+  int32_t n = 0;
+  for (G* g = head; g; g = g->schedlink) {
+    casgstatus(g, Gstatus::waiting, Gstatus::runnable);
+    tail = g;
+    n++;
+  }
+  globrunqputbatch(*sched_ptr, head, tail, n);
+  wakep();
 }
 
 void fatal_g(const char* what, const G* g) {

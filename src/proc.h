@@ -27,6 +27,10 @@ void gopark(G* g, bool (*unlockf)(G*, void*), void* arg, WaitReason reason);
 // Go's ready does), or wakes a thread G's thread.
 void goready(G* g);
 
+// goready for a list of waiting Gs linked through schedlink (none a thread
+// G): one global-queue insertion and one wake-up for all of them.
+void goready_list(G* head);
+
 // Monotonic coarse clock in nanoseconds (wait timestamps).
 int64_t nanotime_coarse();
 

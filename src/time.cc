@@ -18,6 +18,8 @@
 // * Timers fire with tlock held, so stop()/reset(), which drain the channel
 //   under tlock, leave no value of the old schedule behind (Go 1.23).
 // Lock order: tlock > channel locks > sched.lock.
+#include <sys/prctl.h>
+
 #include <thread>
 
 #include "arena.h"
@@ -118,9 +120,12 @@ struct Timers {
     return true;
   }
 
-  void fire_locked(rtimer* t, int64_t now) REQUIRES(lock) {
+  // Fires t; a sleeping goroutine is added to *sleepers instead, to be
+  // readied in one batch once the lock is released.
+  void fire_locked(rtimer* t, int64_t now, G** sleepers) REQUIRES(lock) {
     if (t->g) {
-      goready(t->g);
+      t->g->schedlink = *sleepers;
+      *sleepers = t->g;
       return;
     }
     time_point tp{std::chrono::duration_cast<duration>(std::chrono::nanoseconds(now))};
@@ -140,15 +145,17 @@ struct Timers {
       uint32_t seq = wake.load(std::memory_order_acquire);
       int64_t now = now_ns();
       int64_t next = -1;
+      G* sleepers = nullptr;
       {
         LockGuard g(lock);
         while (n > 0 && heap[0]->when <= now) {
           rtimer* t = heap[0];
           remove_locked(t);
-          fire_locked(t, now);
+          fire_locked(t, now, &sleepers);
         }
         if (n > 0) next = heap[0]->when;
       }
+      goready_list(sleepers);
       if (next < 0) futex_wait(&wake, seq);
       else futex_wait_for(&wake, seq, next - now);
     }
@@ -160,7 +167,11 @@ std::atomic<Timers*> timers_started{nullptr};
 Timers& timers() {
   static Timers* t = [] {
     auto* ts = arena_new<Timers>();
-    std::thread([ts] { ts->run(); }).detach();
+    std::thread([ts] {
+      // The kernel's default 50 µs timer slack would delay every deadline.
+      prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+      ts->run();
+    }).detach();
     timers_started.store(ts, std::memory_order_release);
     return ts;
   }();

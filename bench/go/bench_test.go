@@ -3,12 +3,15 @@
 package straybench
 
 import (
+	"context"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func withProcs(b *testing.B, n int, f func()) {
@@ -171,4 +174,123 @@ func BenchmarkParkedMemory(b *testing.B) {
 		}
 	})
 	b.ReportMetric(per, "bytes_per_goroutine")
+}
+
+func BenchmarkMutexUncontended(b *testing.B) {
+	withProcs(b, 1, func() {
+		var m sync.Mutex
+		for i := 0; i < b.N; i++ {
+			m.Lock()
+			m.Unlock()
+		}
+	})
+}
+
+func BenchmarkMutexContended(b *testing.B) {
+	withProcs(b, 2, func() {
+		const per = 20000
+		for i := 0; i < b.N; i++ {
+			var m sync.Mutex
+			var counter int64
+			var wg sync.WaitGroup
+			for g := 0; g < 4; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for k := 0; k < per; k++ {
+						m.Lock()
+						counter++
+						m.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+		}
+	})
+}
+
+func BenchmarkRWMutexReadMostly(b *testing.B) {
+	withProcs(b, 2, func() {
+		const per = 20000
+		for i := 0; i < b.N; i++ {
+			var rw sync.RWMutex
+			var value int64
+			var wg sync.WaitGroup
+			for g := 0; g < 4; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var sum int64
+					for k := 0; k < per; k++ {
+						if k%10 == 0 {
+							rw.Lock()
+							value++
+							rw.Unlock()
+						} else {
+							rw.RLock()
+							sum += value
+							rw.RUnlock()
+						}
+					}
+					_ = sum
+				}()
+			}
+			wg.Wait()
+		}
+	})
+}
+
+func BenchmarkWaitGroupFanOut(b *testing.B) {
+	withProcs(b, 2, func() {
+		for i := 0; i < b.N; i++ {
+			var wg sync.WaitGroup
+			var n int32
+			for k := 0; k < 10000; k++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					atomic.AddInt32(&n, 1)
+				}()
+			}
+			wg.Wait()
+		}
+	})
+}
+
+func BenchmarkTimers10k(b *testing.B) {
+	withProcs(b, 2, func() {
+		for i := 0; i < b.N; i++ {
+			var wg sync.WaitGroup
+			for k := 0; k < 10000; k++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					time.Sleep(50 * time.Microsecond)
+				}()
+			}
+			wg.Wait()
+		}
+	})
+}
+
+func BenchmarkContextCancelTree(b *testing.B) {
+	withProcs(b, 1, func() {
+		for i := 0; i < b.N; i++ {
+			root, cancel := context.WithCancel(context.Background())
+			keep := make([]context.Context, 0, 10000)
+			cancels := make([]context.CancelFunc, 0, 10000)
+			for k := 0; k < 100; k++ {
+				mid, cm := context.WithCancel(root)
+				for j := 0; j < 99; j++ {
+					leaf, cl := context.WithCancel(mid)
+					keep = append(keep, leaf)
+					cancels = append(cancels, cl)
+				}
+				keep = append(keep, mid)
+				cancels = append(cancels, cm)
+			}
+			cancel()
+			_ = keep[len(keep)-1].Err()
+		}
+	})
 }
