@@ -910,6 +910,7 @@ void goready_list(G* head) {
   G* tail = head;
   int32_t n = 0;
   for (G* g = head; g; g = g->schedlink) {
+    if (g->is_thread) fatal_g("stray: goready_list given a thread G", g);
     casgstatus(g, Gstatus::waiting, Gstatus::runnable);
     tail = g;
     n++;

@@ -28,7 +28,7 @@ void gopark(G* g, bool (*unlockf)(G*, void*), void* arg, WaitReason reason);
 void goready(G* g);
 
 // goready for a list of waiting Gs linked through schedlink (none a thread
-// G): one global-queue insertion and one wake-up for all of them.
+// G; those go through goready): one global-queue insertion and one wake-up for all of them.
 void goready_list(G* head);
 
 // Monotonic coarse clock in nanoseconds (wait timestamps).
