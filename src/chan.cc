@@ -253,11 +253,7 @@ void chan_close(hchan* c) {
     }
   }
   c->lock.unlock();
-  while (ready) {
-    G* gp = ready;
-    ready = gp->schedlink;
-    rt::goready(gp);
-  }
+  rt::goready_list(ready);
 }
 
 }  // namespace stray::detail

@@ -65,14 +65,7 @@ void on_terminate() {
     out += format_frame(f);
   }
   fputs(out.c_str(), stderr);
-  if (g->create_pc) {
-    Frame f = symbolize(g->create_pc);
-    fprintf(stderr, "created by %s in goroutine %llu\n", f.function.c_str(),
-            (unsigned long long)g->parent_id);
-    // The creation site line without repeating the function name.
-    std::string site = format_frame(f);
-    fputs(site.c_str() + f.function.size() + 1, stderr);
-  }
+  if (g->create_pc) fputs(format_created_by(g->create_pc, g->parent_id).c_str(), stderr);
   fflush(nullptr);
   _exit(2);
 }

@@ -710,13 +710,7 @@ void print_blocked(const G* g, const char* what, int64_t now) {
   int64_t minutes = (now - g->waitsince) / 60000000000;
   if (minutes >= 1) fprintf(stderr, ", %lld minutes", (long long)minutes);
   fprintf(stderr, "]:\n");
-  if (g->create_pc) {
-    Frame f = symbolize(g->create_pc);
-    fprintf(stderr, "created by %s in goroutine %llu\n", f.function.c_str(),
-            (unsigned long long)g->parent_id);
-    std::string site = format_frame(f);
-    fputs(site.c_str() + f.function.size() + 1, stderr);
-  }
+  if (g->create_pc) fputs(format_created_by(g->create_pc, g->parent_id).c_str(), stderr);
   fputs("\n", stderr);
 }
 
@@ -906,16 +900,24 @@ int count_goroutines(Gstatus status, WaitReason reason) {
 }
 
 void goready_list(G* head) {
-  if (!head) return;
-  G* tail = head;
+  G* batch = nullptr;
+  G* tail = nullptr;
   int32_t n = 0;
-  for (G* g = head; g; g = g->schedlink) {
-    if (g->is_thread) fatal_g("stray: goready_list given a thread G", g);
+  while (head) {
+    G* g = head;
+    head = g->schedlink;
+    if (g->is_thread) {
+      goready(g);  // woken on its futex, never queued
+      continue;
+    }
     casgstatus(g, Gstatus::waiting, Gstatus::runnable);
-    tail = g;
+    g->schedlink = batch;
+    batch = g;
+    if (!tail) tail = g;
     n++;
   }
-  globrunqputbatch(*sched_ptr, head, tail, n);
+  if (!batch) return;
+  globrunqputbatch(*sched_ptr, batch, tail, n);
   wakep();
 }
 

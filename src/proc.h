@@ -27,8 +27,9 @@ void gopark(G* g, bool (*unlockf)(G*, void*), void* arg, WaitReason reason);
 // Go's ready does), or wakes a thread G's thread.
 void goready(G* g);
 
-// goready for a list of waiting Gs linked through schedlink (none a thread
-// G; those go through goready): one global-queue insertion and one wake-up for all of them.
+// goready for a list of waiting Gs linked through schedlink: goroutines go
+// to the global queue in one insertion with one wake-up; thread Gs are
+// woken one by one.
 void goready_list(G* head);
 
 // Monotonic coarse clock in nanoseconds (wait timestamps).

@@ -162,11 +162,7 @@ void semrelease_n(std::atomic<uint32_t>* addr, uint32_t n) {
       ready = s->g;
     }
   }
-  while (ready) {
-    G* g = ready;
-    ready = g->schedlink;
-    goready(g);
-  }
+  goready_list(ready);
 }
 
 uint32_t notify_list_add(std::atomic<uint32_t>* wait) {
@@ -218,11 +214,7 @@ void notify_list_notify_all(const void* key, std::atomic<uint32_t>* wait,
       ready = s->g;
     }
   }
-  while (ready) {
-    G* g = ready;
-    ready = g->schedlink;
-    goready(g);
-  }
+  goready_list(ready);
 }
 
 }  // namespace stray::rt

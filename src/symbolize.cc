@@ -84,4 +84,11 @@ std::string format_frame(const Frame& f) {
   return s + off + "\n";
 }
 
+std::string format_created_by(const void* pc, unsigned long long parent) {
+  Frame f = symbolize(pc);
+  std::string site = format_frame(f);
+  return "created by " + f.function + " in goroutine " + std::to_string(parent) + "\n" +
+         site.substr(f.function.size() + 1);  // the file:line line only
+}
+
 }  // namespace stray::rt

@@ -28,4 +28,9 @@ std::string demangle(const char* name);
 // path instead of file:line when no line table is known).
 std::string format_frame(const Frame& f);
 
+// Go's creation-site lines for a goroutine created at return address pc by
+// goroutine parent (0: a plain thread):
+// "created by function in goroutine N\n\tfile:line +0xoff\n".
+std::string format_created_by(const void* pc, unsigned long long parent);
+
 }  // namespace stray::rt

@@ -124,12 +124,8 @@ struct Timers {
   // readied in one batch once the lock is released.
   void fire_locked(rtimer* t, int64_t now, G** sleepers) REQUIRES(lock) {
     if (t->g) {
-      if (t->g->is_thread) {
-        goready(t->g);  // a plain thread: woken on its futex, not queued
-      } else {
-        t->g->schedlink = *sleepers;
-        *sleepers = t->g;
-      }
+      t->g->schedlink = *sleepers;
+      *sleepers = t->g;
       return;
     }
     time_point tp{std::chrono::duration_cast<duration>(std::chrono::nanoseconds(now))};
