@@ -59,7 +59,7 @@ using NodePtr = std::shared_ptr<ContextNode>;
 
 class ContextCategory : public std::error_category {
  public:
-  const char* name() const noexcept override { return "stray.context"; }
+  const char* name() const noexcept override { return "stray"; }
   std::string message(int ev) const override {
     switch (static_cast<ContextErr>(ev)) {
       case ContextErr::canceled: return "context canceled";

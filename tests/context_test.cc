@@ -37,7 +37,7 @@ TEST(Context, CancelClosesDoneAndSetsErr) {
   EXPECT_EQ(ctx.done().recv(), std::nullopt);
   EXPECT_EQ(ctx.err(), stray::context_canceled);
   EXPECT_EQ(ctx.err().message(), "context canceled");
-  EXPECT_STREQ(ctx.err().category().name(), "stray.context");
+  EXPECT_STREQ(ctx.err().category().name(), "stray");
 }
 
 TEST(Context, ParentCancelsDescendantsNotTheOtherWay) {

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <thread>
 
+#include "lock.h"
 #include "test_util.h"
 
 using namespace std::chrono_literals;
@@ -116,4 +117,17 @@ TEST(Time, TenThousandTimersFire) {
   }
   wg.wait();
   EXPECT_EQ(fired.load(), n);
+}
+
+TEST(Timer, StopAndResetRacingTheFiringLeaveNoStaleValue) {
+  // Timers due right now, stopped or reset while the timer thread may be
+  // firing them: whatever stop()/reset() return, the channel is empty
+  // afterwards (Go 1.23). (StopAfterFiringLeavesNoStaleValue covers the
+  // case where the firing surely came first.)
+  for (int i = 0; i < 2000; i++) {
+    stray::Timer t(std::chrono::microseconds(i % 3));
+    for (int k = 0; k < i % 50; k++) stray::rt::cpu_relax();
+    if (i % 2) t.stop(); else t.reset(1h);
+    ASSERT_EQ(t.c().len(), 0u) << "iteration " << i;
+  }
 }

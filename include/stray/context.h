@@ -11,7 +11,7 @@
 //   its deadline, or its parent's cancellation. background().done() is the
 //   nil channel (never ready).
 // * err() is empty until done() is closed, then context_canceled or
-//   context_deadline_exceeded (std::error_code, category "stray.context",
+//   context_deadline_exceeded (std::error_code, category "stray",
 //   messages "context canceled" / "context deadline exceeded").
 // * Cancelling a context cancels all its descendants, in time linear in
 //   their number. Cancel functions are idempotent and thread-safe.
