@@ -101,7 +101,9 @@ bool ticket_less(uint32_t a, uint32_t b) { return int32_t(a - b) < 0; }
 
 }  // namespace
 
-void semacquire(std::atomic<uint32_t>* addr, bool lifo, WaitReason reason) {
+// (The analysis cannot see that park_in's gopark releases b.lock.)
+void semacquire(std::atomic<uint32_t>* addr, bool lifo, WaitReason reason)
+    NO_THREAD_SAFETY_ANALYSIS {
   if (cansemacquire(addr)) return;
   G* g = getg();
   sudog* s = acquire_sudog(g);
@@ -170,7 +172,7 @@ uint32_t notify_list_add(std::atomic<uint32_t>* wait) {
 }
 
 void notify_list_wait(const void* key, std::atomic<uint32_t>* notify, uint32_t ticket,
-                      WaitReason reason) {
+                      WaitReason reason) NO_THREAD_SAFETY_ANALYSIS {
   Bucket& b = bucket(key);
   b.lock.lock();
   if (ticket_less(ticket, notify->load(std::memory_order_acquire))) {
