@@ -99,7 +99,7 @@ struct G {
   bool is_thread = false;
   std::atomic<uint32_t> select_done{0};  // a select's sudogs race to set it
   std::atomic<uint32_t> wakeup{0};       // thread G: futex word set by ready()
-  int64_t waitsince = 0;                 // nanotime() when it started waiting
+  int64_t waitsince = 0;                 // nanotime_coarse() when it started waiting
   sudog* waiting = nullptr;  // sudogs of the channel operation / select it waits in
   const void* waiting_on = nullptr;  // the sync object (Mutex, WaitGroup, ...) it waits on
   sudog* param = nullptr;    // the sudog that woke it (Go: g.param)

@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -555,15 +556,16 @@ void gfput(P* p, G* g) {
       }
     }
   }
-  while (cold) {
-    G* gp = cold;
-    cold = gp->schedlink;
+  if (!cold) return;
+  G* last = cold;
+  for (G* gp = cold; gp; gp = gp->schedlink) {
     if (gp->stack.lo) stack_free(gp->stack);
     gp->stack = {};
-    LockGuard lg(s.gflock);
-    gp->schedlink = s.gfree_cold;
-    s.gfree_cold = gp;
+    last = gp;
   }
+  LockGuard lg(s.gflock);
+  last->schedlink = s.gfree_cold;
+  s.gfree_cold = cold;
 }
 
 G* gfget(P* p, std::size_t stack_size) {
@@ -829,6 +831,12 @@ thread_local ThreadGHolder tls_threadg_holder;
 G* getg() {
   G* g = current_goroutine();
   return g ? g : thread_g();
+}
+
+int64_t nanotime() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 int64_t nanotime_coarse() {

@@ -32,6 +32,10 @@ void goready(G* g);
 // woken one by one.
 void goready_list(G* head);
 
+// Monotonic clock (steady_clock) in nanoseconds: timer deadlines, mutex
+// starvation.
+int64_t nanotime();
+
 // Monotonic coarse clock in nanoseconds (wait timestamps).
 int64_t nanotime_coarse();
 

@@ -11,8 +11,6 @@
 // * RWMutex: reader_count_ goes negative by kMaxReaders while a writer is
 //   pending or active; reader_wait_ counts the readers the writer waits out.
 // * WaitGroup.state_: counter in the high 32 bits, waiters in the low 32.
-#include <chrono>
-
 #include "fatal.h"
 #include "lock.h"
 #include "proc.h"
@@ -26,12 +24,6 @@ constexpr std::int32_t kWoken = 2;
 constexpr std::int32_t kStarving = 4;
 constexpr int kWaiterShift = 3;
 constexpr std::int64_t kStarvationNs = 1000000;  // 1 ms, as Go
-
-std::int64_t nanotime() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // Go's runtime_canSpin: a few rounds, and only if another processor can
 // be running the holder.
@@ -114,9 +106,9 @@ void Mutex::lock_slow(detail::SyncWait why) {
     if (!state_.compare_exchange_weak(old, next, std::memory_order_acquire)) continue;
     if (!(old & (kLocked | kStarving))) break;  // got it
     bool lifo = wait_start != 0;  // waited before: back to the head of the queue
-    if (wait_start == 0) wait_start = nanotime();
+    if (wait_start == 0) wait_start = rt::nanotime();
     detail::sema_acquire(&sema_, lifo, why);
-    starving = starving || nanotime() - wait_start > kStarvationNs;
+    starving = starving || rt::nanotime() - wait_start > kStarvationNs;
     old = state_.load(std::memory_order_relaxed);
     if (old & kStarving) {
       // Handed to us directly: take it and leave the waiter count.

@@ -48,14 +48,9 @@ namespace {
 
 using detail::rtimer;
 
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-      .count();
-}
-
 int64_t deadline(duration d) {
   int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
-  return now_ns() + (ns > 0 ? ns : 0);
+  return nanotime() + (ns > 0 ? ns : 0);
 }
 
 struct Timers {
@@ -143,7 +138,7 @@ struct Timers {
   [[noreturn]] void run() NO_THREAD_SAFETY_ANALYSIS {
     for (;;) {
       uint32_t seq = wake.load(std::memory_order_acquire);
-      int64_t now = now_ns();
+      int64_t now = nanotime();
       int64_t next = -1;
       G* sleepers = nullptr;
       {
