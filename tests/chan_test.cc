@@ -11,6 +11,7 @@ using stray::Chan;
 using stray::make_chan;
 using stray::Unit;
 using stray::rt::WaitReason;
+using stray::test::expect_panic;
 using stray::test::Latch;
 using stray::test::wait_until_waiting;
 
@@ -141,41 +142,16 @@ TEST(Chan, CloseMakesBlockedSendersPanic) {
 TEST(Chan, MisusePanicsWithGosMessages) {
   auto c = make_chan<int>(1);
   c.close();
-  try {
-    c.send(1);
-    FAIL() << "send on a closed channel returned";
-  } catch (const stray::panic& p) {
-    EXPECT_STREQ(p.what(), "send on closed channel");
-  }
-  try {
-    c.try_send(1);
-    FAIL() << "try_send on a closed channel returned";
-  } catch (const stray::panic& p) {
-    EXPECT_STREQ(p.what(), "send on closed channel");
-  }
-  try {
-    c.close();
-    FAIL() << "close of a closed channel returned";
-  } catch (const stray::panic& p) {
-    EXPECT_STREQ(p.what(), "close of closed channel");
-  }
+  expect_panic([&] { c.send(1); }, "send on closed channel");
+  expect_panic([&] { c.try_send(1); }, "send on closed channel");
+  expect_panic([&] { c.close(); }, "close of closed channel");
   Chan<int> nil;
-  try {
-    nil.close();
-    FAIL() << "close of a nil channel returned";
-  } catch (const stray::panic& p) {
-    EXPECT_STREQ(p.what(), "close of nil channel");
-  }
+  expect_panic([&] { nil.close(); }, "close of nil channel");
   static_assert(std::is_base_of_v<std::logic_error, stray::panic>);
 }
 
 TEST(Chan, MakechanRejectsAnImpossibleSize) {
-  try {
-    make_chan<long>(SIZE_MAX / 2);
-    FAIL() << "make_chan accepted a buffer larger than memory";
-  } catch (const stray::panic& p) {
-    EXPECT_STREQ(p.what(), "makechan: size out of range");
-  }
+  expect_panic([] { make_chan<long>(SIZE_MAX / 2); }, "makechan: size out of range");
 }
 
 TEST(Chan, NilChannelBlocksForever) {

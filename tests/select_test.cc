@@ -13,6 +13,7 @@ using stray::recv_case;
 using stray::select;
 using stray::send_case;
 using stray::rt::WaitReason;
+using stray::test::expect_panic;
 using stray::test::Latch;
 using stray::test::wait_until_waiting;
 
@@ -111,12 +112,7 @@ TEST(Select, ClosedChannelReceiveFiresWithNullopt) {
 TEST(Select, SendCaseOnClosedChannelPanics) {
   auto c = make_chan<int>(1);
   c.close();
-  try {
-    select(send_case(c, 1), default_case([] {}));
-    FAIL() << "select sent on a closed channel";
-  } catch (const stray::panic& p) {
-    EXPECT_STREQ(p.what(), "send on closed channel");
-  }
+  expect_panic([&] { select(send_case(c, 1), default_case([] {})); }, "send on closed channel");
 }
 
 TEST(Select, CloseWakesABlockedSelectAndPanicsItsSendCase) {

@@ -14,22 +14,9 @@ using stray::RWMutex;
 using stray::Unit;
 using stray::WaitGroup;
 using stray::rt::WaitReason;
+using stray::test::expect_panic;
 using stray::test::wait_until_waiting;
-
-namespace {
-void rt_relax() { stray::rt::cpu_relax(); }
-int waiting(WaitReason r) { return stray::rt::count_goroutines(stray::rt::Gstatus::waiting, r); }
-
-template <class F>
-void expect_panic(F f, const char* msg) {
-  try {
-    f();
-    ADD_FAILURE() << "no panic, expected: " << msg;
-  } catch (const stray::panic& p) {
-    EXPECT_STREQ(p.what(), msg);
-  }
-}
-}  // namespace
+using stray::test::waiting;
 
 TEST(Mutex, TryLockAndHolder) {
   Mutex m;
@@ -112,7 +99,7 @@ TEST(Mutex, FairnessLetsAWaiterIn) {
     while (!closed) {
       m.lock();
       stop.try_recv(&closed);
-      for (int i = 0; i < 1000; i++) rt_relax();
+      for (int i = 0; i < 1000; i++) stray::rt::cpu_relax();
       m.unlock();
     }
     hog_done.send({});

@@ -27,6 +27,20 @@ inline void wait_until_waiting(int n, rt::WaitReason reason) {
   while (rt::count_goroutines(rt::Gstatus::waiting, reason) < n) std::this_thread::yield();
 }
 
+// Goroutines waiting with wait reason r now.
+inline int waiting(rt::WaitReason r) { return rt::count_goroutines(rt::Gstatus::waiting, r); }
+
+// Expects f() to throw stray::panic with exactly Go's message msg.
+template <class F>
+void expect_panic(F f, const char* msg) {
+  try {
+    f();
+    ADD_FAILURE() << "no panic, expected: " << msg;
+  } catch (const stray::panic& p) {
+    EXPECT_STREQ(p.what(), msg);
+  }
+}
+
 // Runs a test body under several processor counts (STYLE: one test, many
 // ways). The fixture restores procs() afterwards.
 class ProcsTest : public ::testing::TestWithParam<int> {
