@@ -214,6 +214,33 @@ void* arena_alloc(std::size_t size) {
   return o;
 }
 
+Range arena_range() {
+  Arena& a = arena();
+  return {reinterpret_cast<uintptr_t>(a.base), reinterpret_cast<uintptr_t>(a.base) + kArenaBytes};
+}
+
+void* arena_find(const void* p) {
+  Arena* a = the_arena;
+  if (!a) return nullptr;
+  std::size_t off = std::size_t(static_cast<const char*>(p) - a->base);
+  if (off >= kArenaBytes) return nullptr;
+  std::size_t i = off / kChunk;
+  for (;;) {
+    ChunkInfo ci = a->table[i];
+    if (ci.kind == kLargeTail) {  // walk back to the run's head
+      if (i == 0) return nullptr;
+      i--;
+      continue;
+    }
+    if (ci.kind == kLargeHead) return a->base + i * kChunk;
+    if (ci.kind < kSmall) return nullptr;
+    std::size_t sz = kClassSize[ci.kind - kSmall];
+    std::size_t in = (off - i * kChunk) / sz * sz;
+    if (in + sz > kChunk) return nullptr;  // the unused tail of a chunk
+    return a->base + i * kChunk + in;
+  }
+}
+
 void arena_free(void* p) {
   if (!p) return;
   Arena& a = *the_arena;

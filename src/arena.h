@@ -23,16 +23,27 @@
 
 #include <cstddef>
 
+#include "mem.h"
+
 namespace stray::rt {
 
 // Largest request arena_alloc accepts.
 std::size_t arena_max_alloc();
+
+// The arena's address range.
+Range arena_range();
 
 // Runtime memory of at least `size` bytes. Aborts with a message when the
 // arena is exhausted (callers check user-controlled sizes against
 // arena_max_alloc first).
 void* arena_alloc(std::size_t size);
 void arena_free(void* p);
+
+// For the leak detector, with the world stopped (no lock taken): the start
+// of the allocated-or-cached object containing p, or null if p is outside
+// the arena or in memory no object was ever carved from. May name a freed
+// object: callers check the object's own tag (see hchan::magic).
+void* arena_find(const void* p);
 
 template <class T, class... A>
 T* arena_new(A&&... args) {

@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 #include "g.h"
 #include "lock.h"
@@ -40,7 +41,13 @@ struct waitq {
   void remove(rt::sudog* sg);
 };
 
+// hchan::magic: the first word of every live channel object, so the leak
+// detector can tell a channel from other arena objects (a G, a sudog, a
+// timer). Odd, so never a pointer; freeing the object overwrites it.
+constexpr uint64_t kChanMagic = 0x6e616863'79617273 | 1;  // "strayhcan"
+
 struct hchan {
+  const uint64_t magic = kChanMagic;
   rt::Lock lock;
   bool closed GUARDED_BY(lock) = false;
   std::size_t qcount GUARDED_BY(lock) = 0;  // values in the buffer

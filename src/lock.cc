@@ -1,6 +1,8 @@
 // lock.cc — futex wrappers and the slow path of Lock (see lock.h).
 #include "lock.h"
 
+#include "stw.h"
+
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -10,11 +12,28 @@ namespace stray::rt {
 
 namespace {
 thread_local int tls_nostop = 0;
+thread_local uint32_t tls_stop_deferred = 0;  // a stop request's token, 0: none
 }
 
 [[gnu::noinline]] void nostop_enter() { ++tls_nostop; }
-[[gnu::noinline]] void nostop_leave() { --tls_nostop; }
+
+[[gnu::noinline]] void nostop_leave() {
+  --tls_nostop;
+  // The stop handler may run between the two lines: it then sees depth 0
+  // and stops at once, or (before the decrement) leaves its token for us.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (tls_stop_deferred != 0 && tls_nostop == 0) stw_deferred_stop();
+}
+
 [[gnu::noinline]] int nostop_depth() { return tls_nostop; }
+
+void nostop_defer_stop(uint32_t token) { tls_stop_deferred = token; }
+
+uint32_t nostop_take_deferred() {
+  uint32_t t = tls_stop_deferred;
+  tls_stop_deferred = 0;
+  return t;
+}
 
 void futex_wait(std::atomic<uint32_t>* addr, uint32_t val) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), FUTEX_WAIT_PRIVATE, val, nullptr,

@@ -43,6 +43,12 @@ void nostop_enter();
 void nostop_leave();
 int nostop_depth();
 
+// Stop-the-world deferral (stw.h): the stop signal's handler, finding the
+// thread inside a section, records its request here; the outermost
+// nostop_leave then stops the thread. Async-signal-safe.
+void nostop_defer_stop(uint32_t token);
+uint32_t nostop_take_deferred();
+
 // Scope guard for a scheduler state change that takes no Lock.
 struct NoStop {
   NoStop() { nostop_enter(); }

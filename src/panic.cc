@@ -56,16 +56,18 @@ void on_terminate() {
   // and the runtime's entry below it are not the user's.
   std::string out;
   for (int i = 0; i < n; i++) {
-    Frame f = symbolize(pcs[i]);
-    if (f.function == "__cxa_throw") {
-      out.clear();
-      continue;
+    for (const Frame& f : symbolize(reinterpret_cast<uintptr_t>(pcs[i]))) {
+      if (f.function == "__cxa_throw") {
+        out.clear();
+        continue;
+      }
+      if (f.function.rfind("stray::detail::Closure<", 0) == 0) goto done;
+      out += format_frame(f);
     }
-    if (f.function.rfind("stray::detail::Closure<", 0) == 0) break;
-    out += format_frame(f);
   }
+done:
   fputs(out.c_str(), stderr);
-  if (g->create_pc) fputs(format_created_by(g->create_pc, g->parent_id).c_str(), stderr);
+  if (g->create_pc) fputs(format_created_by(reinterpret_cast<uintptr_t>(g->create_pc), g->parent_id).c_str(), stderr);
   fflush(nullptr);
   _exit(2);
 }

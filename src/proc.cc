@@ -61,6 +61,7 @@
 #include "lock.h"
 #include "panic.h"
 #include "stray/go.h"
+#include "stw.h"
 #include "symbolize.h"
 #include "timers.h"
 
@@ -93,6 +94,8 @@ struct P {
   uint32_t schedtick = 0;
   bool spinning = false;
   std::atomic<bool> running{false};  // executing a goroutine (for runnext stealing)
+  int tid = 0;                       // the worker thread
+  uintptr_t g0_top = 0;              // worker_main's frame (proc.h WorkerInfo)
   P* link = nullptr;                 // idle list
   bool idle = false;                 // on the idle list (guarded by sched.lock)
   bool stopped = false;              // parked beyond procs() (guarded by sched.lock)
@@ -179,13 +182,39 @@ Sched& sched() {
   return *s;
 }
 
+// The soundness oracle: a goroutine the leak detector reported is being
+// woken, so the report was wrong. With STRAY_LEAK_ORACLE=1 (the test
+// suite) that ends the program; otherwise it is said once and the
+// goroutine runs on.
+[[gnu::noinline]] void leaked_resumed(const G* g) {
+  static const bool oracle = [] {
+    const char* env = getenv("STRAY_LEAK_ORACLE");
+    return env && strcmp(env, "1") == 0;
+  }();
+  if (oracle) {
+    write_err("fatal error: stray leak detector: false positive: goroutine ");
+    write_err_u64(g->id);
+    write_err(" was reported leaked and is being resumed\n");
+    abort();
+  }
+  static std::atomic<bool> said{false};
+  if (!said.exchange(true)) {
+    write_err("stray: leak detector false positive: goroutine ");
+    write_err_u64(g->id);
+    write_err(" was reported leaked and is being resumed (please report this)\n");
+  }
+}
+
 // The one place a G's status changes (Go: casgstatus). Every transition is
 // made by the G's single current owner (see Gstatus), so a checked load and
 // a release store suffice; a locked compare-and-swap cost ~5% of a channel
 // round trip. A mismatch is a runtime bug.
 void casgstatus(G* g, Gstatus from, Gstatus to) {
-  if (g->status.load(std::memory_order_acquire) != from)
-    fatal_g("stray: bad goroutine status transition", g);
+  if (g->status.load(std::memory_order_acquire) != from) [[unlikely]] {
+    if (!(from == Gstatus::waiting && g->status.load() == Gstatus::leaked))
+      fatal_g("stray: bad goroutine status transition", g);
+    leaked_resumed(g);
+  }
   g->status.store(to, std::memory_order_release);
 }
 
@@ -712,7 +741,7 @@ void print_blocked(const G* g, const char* what, int64_t now) {
   int64_t minutes = (now - g->waitsince) / 60000000000;
   if (minutes >= 1) fprintf(stderr, ", %lld minutes", (long long)minutes);
   fprintf(stderr, "]:\n");
-  if (g->create_pc) fputs(format_created_by(g->create_pc, g->parent_id).c_str(), stderr);
+  if (g->create_pc) fputs(format_created_by(reinterpret_cast<uintptr_t>(g->create_pc), g->parent_id).c_str(), stderr);
   fputs("\n", stderr);
 }
 
@@ -772,6 +801,9 @@ bool all_asleep(Sched& s) {
 }
 
 void worker_main(P* p) {
+  stw_thread_init();
+  p->tid = int(gettid());
+  p->g0_top = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
   tls_p = p;
   ctx_init_thread(&p->g0);
   schedule(p);
@@ -928,6 +960,22 @@ void goready_list(G* head) {
   globrunqputbatch(*sched_ptr, batch, tail, n);
   wakep();
 }
+
+void for_each_g(void (*fn)(G*, void*), void* arg) NO_THREAD_SAFETY_ANALYSIS {
+  for (G* g = sched_ptr ? sched_ptr->allgs : nullptr; g; g = g->alllink) fn(g, arg);
+}
+
+int workers(WorkerInfo* out, int max) {
+  if (!sched_ptr) return 0;
+  int n = 0;
+  for (int32_t i = 0; i < sched_ptr->nallp.load(std::memory_order_acquire) && n < max; i++) {
+    P* p = sched_ptr->allp[i].load(std::memory_order_acquire);
+    if (p && p->tid) out[n++] = {p->tid, p->g0_top, p->curg};
+  }
+  return n;
+}
+
+void set_leaked(G* g) { g->status.store(Gstatus::leaked, std::memory_order_release); }
 
 void fatal_g(const char* what, const G* g) {
   write_err("fatal error: ");

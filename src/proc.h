@@ -47,6 +47,28 @@ uint32_t cheaprand();
 // and dumps.
 int count_goroutines(Gstatus status, WaitReason reason = WaitReason::none);
 
+// ---- for the leak detector; each requires the world to be stopped ----
+
+// Calls fn(g, arg) for every goroutine descriptor ever made (allgs),
+// including dead ones.
+void for_each_g(void (*fn)(G*, void*), void* arg);
+
+// A worker thread: its tid, the top of its scheduler frames (everything
+// from there up to the end of its stack mapping is thread start-up state
+// and TLS; below it only the runtime's scheduler runs) and the goroutine it
+// is running, if any.
+struct WorkerInfo {
+  int tid;
+  uintptr_t g0_top;
+  G* curg;
+};
+int workers(WorkerInfo* out, int max);
+
+// Marks a waiting goroutine leaked: it stays parked, and waking it later
+// trips the soundness oracle (STRAY_LEAK_ORACLE=1 aborts with
+// "false positive: goroutine N"; otherwise it is reported and resumed).
+void set_leaked(G* g);
+
 // Broken-invariant report for a G: prints and aborts.
 [[noreturn]] void fatal_g(const char* what, const G* g);
 

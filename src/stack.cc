@@ -47,6 +47,11 @@ int size_class(std::size_t size) { return __builtin_ctzll(size / kStackMin); }
 
 }  // namespace
 
+Range stack_region() {
+  Region& r = region();
+  return {reinterpret_cast<uintptr_t>(r.base), reinterpret_cast<uintptr_t>(r.base) + kRegionBytes};
+}
+
 std::size_t stack_round(std::size_t size) {
   if (size > kStackMax) throw std::invalid_argument("stray: stack size above 1 GiB");
   std::size_t s = kStackMin;

@@ -19,6 +19,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "mem.h"
+
 namespace stray::rt {
 
 struct Stack {
@@ -44,6 +46,9 @@ Stack stack_alloc(std::size_t size);
 
 // Returns the stack's memory to the OS and the stack to the pool.
 void stack_free(Stack s);
+
+// The stack region's address range (all goroutine stacks lie inside).
+Range stack_region();
 
 // True while the canary zone at the stack's low end is untouched.
 inline bool stack_canary_ok(const Stack& s) {

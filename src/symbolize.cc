@@ -2,6 +2,8 @@
 #include "symbolize.h"
 
 #include <cxxabi.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <unistd.h>
 
@@ -32,6 +34,74 @@ void report_modules() {
   dwfl_report_end(dwfl, nullptr, nullptr);
 }
 
+// Follows DW_AT_abstract_origin and DW_AT_specification to the DIE that
+// declares a function (where its name and enclosing scopes are).
+Dwarf_Die declaration(Dwarf_Die die) {
+  for (int k = 0; k < 8; k++) {
+    Dwarf_Attribute a;
+    Dwarf_Die next;
+    if ((dwarf_attr(&die, DW_AT_abstract_origin, &a) || dwarf_attr(&die, DW_AT_specification, &a)) &&
+        dwarf_formref_die(&a, &next))
+      die = next;
+    else
+      break;
+  }
+  return die;
+}
+
+std::string plain_name(Dwarf_Die die) {
+  Dwarf_Die d = declaration(die);
+  const char* n = dwarf_diename(&d);
+  return n ? n : "";
+}
+
+// A subprogram's or inlined call's name: its linkage name demangled, else
+// its name qualified from the enclosing scopes in the DWARF tree (GCC
+// gives inlined-only template instances and lambdas no linkage name).
+std::string die_name(Dwarf_Die* die) {
+  Dwarf_Attribute attr;
+  for (int at : {DW_AT_linkage_name, DW_AT_MIPS_linkage_name}) {
+    if (dwarf_attr_integrate(die, at, &attr))
+      if (const char* s = dwarf_formstring(&attr)) return demangle(s);
+  }
+  Dwarf_Die decl = declaration(*die);
+  std::string name = plain_name(decl);
+  if (name.empty()) return "??";
+  // Enclosing scopes, innermost first, up to a function (whose own name is
+  // already qualified) or the compile unit.
+  Dwarf_Die* scopes = nullptr;
+  int n = dwarf_getscopes_die(&decl, &scopes);
+  std::string qualified = name;
+  for (int i = 1; i < n; i++) {
+    int tag = dwarf_tag(&scopes[i]);
+    if (tag == DW_TAG_subprogram) {
+      std::string fn = die_name(&scopes[i]);
+      if (fn.find('(') == std::string::npos) fn += "()";
+      qualified = fn + "::" + qualified;
+      break;
+    }
+    std::string part = plain_name(scopes[i]);
+    if (tag == DW_TAG_namespace) qualified = (part.empty() ? "(anonymous namespace)" : part) + "::" + qualified;
+    else if (tag == DW_TAG_class_type || tag == DW_TAG_structure_type || tag == DW_TAG_union_type)
+      qualified = (part.empty() ? "{lambda}" : part) + "::" + qualified;
+  }
+  free(scopes);
+  return qualified;
+}
+
+// The call site recorded in an inlined call's DIE.
+void call_site(Dwarf_Die* cu, Dwarf_Die* inl, Frame* outer) {
+  Dwarf_Attribute attr;
+  Dwarf_Word file = 0, line = 0;
+  if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_file, &attr), &file) == 0) {
+    Dwarf_Files* files = nullptr;
+    size_t nfiles = 0;
+    if (dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && file < nfiles)
+      if (const char* name = dwarf_filesrc(files, file, nullptr, nullptr)) outer->file = name;
+  }
+  if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_line, &attr), &line) == 0) outer->line = int(line);
+}
+
 }  // namespace
 
 std::string demangle(const char* name) {
@@ -42,38 +112,79 @@ std::string demangle(const char* name) {
   return s;
 }
 
-Frame symbolize(const void* pc, bool return_address) {
-  Frame f{"??", "", 0, 0};
-  Dwarf_Addr addr = reinterpret_cast<Dwarf_Addr>(pc) - (return_address ? 1 : 0);
+std::vector<Frame> symbolize(uintptr_t pc, bool return_address) {
+  Dwarf_Addr addr = pc - (return_address ? 1 : 0);
+  Frame base;
+  base.function = "??";
+  base.pc = addr;
   std::lock_guard<std::mutex> lock(mu);
   if (!dwfl) report_modules();
-  if (!dwfl) return f;
-  Dwfl_Module* mod = dwfl_addrmodule(dwfl, addr);
-  if (!mod) {
+  Dwfl_Module* mod = dwfl ? dwfl_addrmodule(dwfl, addr) : nullptr;
+  if (dwfl && !mod) {
     report_modules();
     mod = dwfl_addrmodule(dwfl, addr);
-    if (!mod) return f;
   }
+  if (!mod) return {base};
   GElf_Off off = 0;
   GElf_Sym sym;
   if (const char* name = dwfl_module_addrinfo(mod, addr, &off, &sym, nullptr, nullptr, nullptr)) {
-    f.function = demangle(name);
-    f.offset = off + (return_address ? 1 : 0);
+    base.function = demangle(name);
+    base.offset = off + (return_address ? 1 : 0);
+    base.entry = addr - off;
   }
   if (Dwfl_Line* line = dwfl_module_getsrc(mod, addr)) {
     int lineno = 0;
     if (const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr)) {
-      f.file = file;
-      f.line = lineno;
+      base.file = file;
+      base.line = lineno;
     }
   }
-  if (f.file.empty()) {
+  if (base.file.empty()) {
     Dwarf_Addr start = 0;
     const char* modname = dwfl_module_info(mod, nullptr, &start, nullptr, nullptr, nullptr, nullptr, nullptr);
-    if (modname) f.file = modname;
-    if (f.function == "??") f.offset = addr + (return_address ? 1 : 0) - start;
+    if (modname) base.file = modname;
+    if (base.function == "??") base.offset = pc - start;
+    return {base};
   }
-  return f;
+  // Inlined calls (as eu-addr2line -i): the innermost function-like scope
+  // at addr, then, while it is an inlined call, the function-like scope
+  // around that call; each call's recorded site is the line in its caller.
+  std::vector<Frame> frames;
+  Dwarf_Addr bias = 0;
+  Dwarf_Die* cu = dwfl_module_addrdie(mod, addr, &bias);
+  Dwarf_Die* scopes = nullptr;
+  int n = cu ? dwarf_getscopes(cu, addr - bias, &scopes) : 0;
+  Dwarf_Die fn;
+  bool have = false;
+  for (int i = 0; i < n && !have; i++) {
+    int tag = dwarf_tag(&scopes[i]);
+    if (tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram) {
+      fn = scopes[i];
+      have = true;
+    }
+  }
+  free(scopes);
+  Frame cur = base;
+  while (have && dwarf_tag(&fn) == DW_TAG_inlined_subroutine && frames.size() < 64) {
+    cur.function = die_name(&fn);
+    cur.inlined = true;
+    frames.push_back(cur);
+    cur = base;  // the caller: same pc and offset, line from the call site
+    call_site(cu, &fn, &cur);
+    Dwarf_Die* outer = nullptr;
+    int m = dwarf_getscopes_die(&fn, &outer);
+    have = false;
+    for (int i = 1; i < m && !have; i++) {
+      int tag = dwarf_tag(&outer[i]);
+      if (tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram) {
+        fn = outer[i];
+        have = true;
+      }
+    }
+    free(outer);
+  }
+  frames.push_back(cur);
+  return frames;
 }
 
 std::string format_frame(const Frame& f) {
@@ -84,11 +195,13 @@ std::string format_frame(const Frame& f) {
   return s + off + "\n";
 }
 
-std::string format_created_by(const void* pc, unsigned long long parent) {
-  Frame f = symbolize(pc);
+std::string format_created_by(uintptr_t pc, unsigned long long parent) {
+  Frame f = symbolize(pc).front();
   std::string site = format_frame(f);
-  return "created by " + f.function + " in goroutine " + std::to_string(parent) + "\n" +
-         site.substr(f.function.size() + 1);  // the file:line line only
+  // Go omits " in goroutine N" when there is no parent goroutine.
+  std::string by = "created by " + f.function;
+  if (parent) by += " in goroutine " + std::to_string(parent);
+  return by + "\n" + site.substr(f.function.size() + 1);  // the file:line line only
 }
 
 }  // namespace stray::rt

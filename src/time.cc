@@ -28,6 +28,7 @@
 #include "lock.h"
 #include "proc.h"
 #include "stray/time.h"
+#include "stw.h"
 #include "timers.h"
 
 namespace stray::detail {
@@ -165,6 +166,7 @@ Timers& timers() {
     std::thread([ts] {
       // The kernel's default 50 µs timer slack would delay every deadline.
       prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+      stw_thread_init();
       ts->run();
     }).detach();
     timers_started.store(ts, std::memory_order_release);
@@ -217,6 +219,12 @@ bool timers_pending() {
   if (!ts) return false;
   LockGuard g(ts->lock);
   return ts->n > 0;
+}
+
+void timers_for_each(void (*fn)(detail::hchan* c, G* g, void* arg), void* arg) NO_THREAD_SAFETY_ANALYSIS {
+  Timers* ts = timers_started.load(std::memory_order_acquire);
+  if (!ts) return;
+  for (std::size_t i = 0; i < ts->n; i++) fn(ts->heap[i]->c, ts->heap[i]->g, arg);
 }
 
 int timer_threads() { return timers_started.load(std::memory_order_acquire) ? 1 : 0; }

@@ -2,7 +2,9 @@
 //
 // Chan<T> is a handle with shared ownership, like a Go channel value: copies
 // refer to the same channel, which lives until the last handle is gone. A
-// default-constructed Chan<T> is the nil channel.
+// default-constructed Chan<T> is the nil channel. Operations are const: they
+// act on the channel, not on the handle (so a lambda capturing a handle by
+// value may use it without `mutable`).
 //
 // Semantics (exactly Go's):
 // * Unbuffered (cap 0): a send completes only when a receiver takes the value
@@ -62,31 +64,31 @@ class Chan {
 
   // Blocks until the value is taken (unbuffered) or buffered.
   // Throws panic("send on closed channel").
-  void send(T v) { detail::chan_send(c_, &v, true); }
+  void send(T v) const { detail::chan_send(c_, &v, true); }
 
   // Blocks until a value arrives; std::nullopt once closed and drained.
-  std::optional<T> recv() { return recv_impl(true).first; }
+  std::optional<T> recv() const { return recv_impl(true).first; }
 
   // Go: select { case c <- v: return true; default: return false }.
   // On false the value is dropped with the by-value parameter.
   // Throws panic("send on closed channel") on a closed channel.
-  bool try_send(T v) { return detail::chan_send(c_, &v, false); }
+  bool try_send(T v) const { return detail::chan_send(c_, &v, false); }
 
   // Go: select { case v, ok := <-c: ...; default: }. std::nullopt when no
   // value is ready *or* the channel is closed and drained; use
   // try_recv_closed() or select to tell these apart.
-  std::optional<T> try_recv() { return recv_impl(false).first; }
+  std::optional<T> try_recv() const { return recv_impl(false).first; }
 
   // Like try_recv; *closed is set to true when the channel is closed and
   // drained (Go's ok == false), false otherwise.
-  std::optional<T> try_recv(bool* closed) {
+  std::optional<T> try_recv(bool* closed) const {
     auto [v, r] = recv_impl(false);
     if (closed) *closed = r.selected && !r.received;
     return std::move(v);
   }
 
   // Panics on a closed or nil channel. Wakes every blocked receiver and sender.
-  void close() { detail::chan_close(c_); }
+  void close() const { detail::chan_close(c_); }
 
   // Number of buffered values / the buffer's capacity (0 for nil).
   std::size_t len() const noexcept { return detail::chan_len(c_); }
@@ -107,7 +109,7 @@ class Chan {
     using reference = T&;
 
     iterator() = default;
-    explicit iterator(Chan* ch) : ch_(ch) { ++*this; }
+    explicit iterator(const Chan* ch) : ch_(ch) { ++*this; }
     T& operator*() { return *cur_; }
     T* operator->() { return &*cur_; }
     iterator& operator++() {
@@ -119,11 +121,11 @@ class Chan {
     friend bool operator==(const iterator& a, const iterator& b) { return a.ch_ == b.ch_; }
 
    private:
-    Chan* ch_ = nullptr;
+    const Chan* ch_ = nullptr;
     std::optional<T> cur_;
   };
-  iterator begin() { return iterator(this); }
-  iterator end() { return iterator(); }
+  iterator begin() const { return iterator(this); }
+  iterator end() const { return iterator(); }
 
   // For select and the runtime; not for general use.
   detail::hchan* raw() const noexcept { return c_; }
@@ -133,7 +135,7 @@ class Chan {
   friend Chan<U> make_chan(std::size_t);
   explicit Chan(detail::hchan* c) noexcept : c_(c) {}
 
-  std::pair<std::optional<T>, detail::RecvResult> recv_impl(bool block) {
+  std::pair<std::optional<T>, detail::RecvResult> recv_impl(bool block) const {
     alignas(T) unsigned char buf[sizeof(T)];
     detail::RecvResult r = detail::chan_recv(c_, buf, block);
     std::optional<T> out;

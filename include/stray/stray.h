@@ -5,6 +5,7 @@
 #include "stray/context.h"
 #include "stray/go.h"
 #include "stray/panic.h"
+#include "stray/pprof.h"
 #include "stray/select.h"
 #include "stray/sync.h"
 #include "stray/time.h"

@@ -1,0 +1,148 @@
+// leak.cc — the leak pass's driver: runs the phases of leak.h in order.
+//
+// With the world stopped (inside with_loader_lock, see traceback.h): stop,
+// snapshot the goroutines, classify, mark + fixpoint, mark the leaked ones,
+// unwind the stacks the caller wants, restart. Then, in ordinary memory,
+// copy the snapshot out for report.cc.
+#include <ucontext.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "leak.h"
+#include "proc.h"
+
+namespace stray::rt {
+namespace {
+
+std::mutex pass_mu;  // one pass at a time (a plain mutex: see HACKING.md)
+
+struct Pass {
+  bool detect;
+  Stacks stacks;
+  uintptr_t entry_sp;
+  ucontext_t self_uc;  // the pass thread's registers at entry
+  G* self_g;           // the goroutine running the pass, if any
+  Scratch scratch;
+  World world;
+  GRecord* gs = nullptr;
+  int ng = 0;
+  uint64_t scanned = 0;
+  int64_t pause_ns = 0;
+  bool ok = false;
+  char why[256] = "";
+};
+
+void count_live(G* g, void* n) {
+  if (g->status.load(std::memory_order_acquire) != Gstatus::dead) ++*static_cast<int*>(n);
+}
+
+struct Fill {
+  GRecord* gs;
+  int n, max;
+};
+
+void fill_record(G* g, void* arg) {
+  auto* f = static_cast<Fill*>(arg);
+  Gstatus st = g->status.load(std::memory_order_acquire);
+  if (st == Gstatus::dead || f->n == f->max) return;
+  GRecord& r = f->gs[f->n++];
+  r = GRecord{};
+  r.g = g;
+  r.id = g->id;
+  r.status = st;
+  r.reason = g->waitreason.load(std::memory_order_relaxed);
+  r.waitsince = g->waitsince;
+  r.parent_id = g->parent_id;
+  r.create_pc = reinterpret_cast<uintptr_t>(g->create_pc);
+  r.lo = reinterpret_cast<uintptr_t>(g->stack.lo);
+  r.hi = reinterpret_cast<uintptr_t>(g->stack.hi);
+  auto sp = reinterpret_cast<uintptr_t>(g->ctx.fctx);
+  r.live_lo = (sp >= r.lo && sp < r.hi) ? sp : r.lo;
+}
+
+void unwind(Pass& p, GRecord& r) {
+  r.pcs = p.scratch.alloc<uintptr_t>(kMaxFrames);
+  if (!r.pcs) return;
+  if (r.g == p.self_g) {
+    r.npcs = traceback_regs(p.self_uc.uc_mcontext.gregs, r.pcs, kMaxFrames);
+  } else if (r.regs) {
+    r.npcs = traceback_regs(r.regs, r.pcs, kMaxFrames);
+    r.pc0_exact = true;
+  } else if (r.status != Gstatus::running) {
+    r.npcs = traceback_parked(r.g->ctx, r.pcs, kMaxFrames);
+  }
+}
+
+// Everything that needs the world stopped.
+void stopped_phase(void* arg) {
+  auto& p = *static_cast<Pass*>(arg);
+  int64_t t0 = nanotime();
+  if (!stop_the_world(&p.world, p.scratch, p.why, sizeof p.why)) return;
+  int n = 0;
+  for_each_g(count_live, &n);
+  Fill f{p.scratch.alloc<GRecord>(std::size_t(n) + 1), 0, n};
+  if (f.gs) {
+    for_each_g(fill_record, &f);
+    p.gs = f.gs;
+    p.ng = f.n;
+    std::sort(p.gs, p.gs + p.ng, [](const GRecord& a, const GRecord& b) { return a.lo < b.lo; });
+    Roots roots;
+    p.ok = classify(p.world, p.entry_sp, p.gs, p.ng, p.scratch, &roots);
+    if (p.ok && p.detect) p.ok = mark(p.gs, p.ng, roots, p.scratch, &p.scanned);
+    if (p.ok && p.detect)
+      for (int i = 0; i < p.ng; i++)
+        if (p.gs[i].leaked && p.gs[i].status == Gstatus::waiting) set_leaked(p.gs[i].g);
+    if (p.ok)
+      for (int i = 0; i < p.ng && p.scratch.ok(); i++)
+        if (p.stacks == Stacks::all || (p.stacks == Stacks::leaked && p.gs[i].leaked)) unwind(p, p.gs[i]);
+  }
+  if (!p.ok) snprintf(p.why, sizeof p.why, "leak pass: out of scratch memory or /proc/self/maps unreadable");
+  start_the_world(&p.world);
+  p.pause_ns = nanotime() - t0;
+}
+
+// The caller's stack pointer: everything from there up is the caller's.
+[[gnu::noinline]] uintptr_t caller_sp() {
+  return reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) + 16;
+}
+
+}  // namespace
+
+[[gnu::noinline]] PassResult run_pass(bool detect, Stacks stacks) {
+  std::lock_guard<std::mutex> lock(pass_mu);
+  traceback_init();
+  Pass p{detect, stacks, caller_sp(), {}, current_goroutine(), {}, {}};
+  getcontext(&p.self_uc);
+  with_loader_lock(stopped_phase, &p);
+
+  PassResult res;
+  res.ok = p.ok;
+  res.pause_ns = p.pause_ns;
+  res.scanned_bytes = p.scanned;
+  if (!p.ok) {
+    res.error = p.why;
+    return res;
+  }
+  std::size_t nframes = 0;
+  for (int i = 0; i < p.ng; i++) nframes += std::size_t(p.gs[i].npcs);
+  res.frames.reserve(nframes);
+  res.gs.reserve(std::size_t(p.ng));
+  for (int i = 0; i < p.ng; i++) {
+    GRecord r = p.gs[i];
+    // Drop the stack addresses: freed, this heap copy would be scanned by
+    // the next pass and reach the stacks.
+    r.regs = nullptr;
+    r.lo = r.hi = r.live_lo = 0;
+    std::size_t at = res.frames.size();
+    res.frames.insert(res.frames.end(), r.pcs, r.pcs + r.npcs);
+    r.pcs = reinterpret_cast<uintptr_t*>(at);  // rebased below
+    res.leaked += r.leaked;
+    res.gs.push_back(r);
+  }
+  for (GRecord& r : res.gs) r.pcs = res.frames.data() + reinterpret_cast<uintptr_t>(r.pcs);
+  std::sort(res.gs.begin(), res.gs.end(), [](const GRecord& a, const GRecord& b) { return a.id < b.id; });
+  return res;
+}
+
+}  // namespace stray::rt

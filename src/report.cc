@@ -1,0 +1,190 @@
+// report.cc — phase 5 of the leak pass and the profiles (Go:
+// runtime/pprof's goroutine profiles, printCountProfile, and the goroutine
+// dump format of traceback.go).
+//
+// Owns the text formats, which follow Go exactly with C++ names:
+// * debug=1: "<name> profile: total N", then per distinct stack (most
+//   frequent first) "count @ pc pc ..." with every return address, and one
+//   "#\tpc\tfunction+0xoff\tfile:line" line per frame (inlined calls
+//   expanded, pc a call site: return address minus 1), then a blank line.
+// * debug=2: per goroutine "goroutine N [state]:" (", M minutes" once it
+//   waited a minute), "function\n\tfile:line +0xoff" per frame, then
+//   "created by function in goroutine P\n\tfile:line +0xoff", blank line.
+// Frames inside stray (stray::…, Boost.Context's switch) at the top of a
+// stack and the start-up frames under the goroutine's own function (stray's
+// closure runner, std::invoke machinery) are left out, as Go leaves out
+// runtime frames and goexit.
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <ostream>
+#include <unordered_map>
+
+#include "leak.h"
+#include "proc.h"
+#include "stray/go.h"
+#include "stray/pprof.h"
+#include "symbolize.h"
+
+namespace stray::rt {
+namespace {
+
+bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
+
+bool internal_frame(const Frame& f) {
+  return starts_with(f.function, "stray::") || starts_with(f.function, "jump_fcontext") ||
+         starts_with(f.function, "make_fcontext") || starts_with(f.function, "ontop_fcontext");
+}
+
+bool startup_frame(const Frame& f) {
+  return internal_frame(f) || starts_with(f.function, "std::") || f.function == "??" ||
+         starts_with(f.function, "void std::") || starts_with(f.function, "decltype(auto) std::");
+}
+
+// Symbolizes goroutine stacks, caching by pc (many goroutines share pcs).
+class Symbols {
+ public:
+  const std::vector<Frame>& at(uintptr_t pc, bool exact) {
+    auto key = std::make_pair(pc, exact);
+    auto it = cache_.find(key);
+    if (it == cache_.end()) it = cache_.emplace(key, symbolize(pc, !exact)).first;
+    return it->second;
+  }
+
+  // The frames of a goroutine worth showing, innermost first.
+  std::vector<Frame> user_frames(const GRecord& r) {
+    std::vector<Frame> all;
+    for (int i = 0; i < r.npcs; i++)
+      for (const Frame& f : at(r.pcs[i], i == 0 && r.pc0_exact)) all.push_back(f);
+    std::size_t b = 0, e = all.size();
+    while (b < e && internal_frame(all[b])) b++;
+    while (e > b && startup_frame(all[e - 1])) e--;
+    if (b == e) return all;  // nothing of the user's: show everything
+    return std::vector<Frame>(all.begin() + long(b), all.begin() + long(e));
+  }
+
+  Frame creation(const GRecord& r) { return r.create_pc ? at(r.create_pc, false).front() : Frame{}; }
+
+ private:
+  std::map<std::pair<uintptr_t, bool>, std::vector<Frame>> cache_;
+};
+
+std::string state_of(const GRecord& r) {
+  switch (r.status) {
+    case Gstatus::running: return "running";
+    case Gstatus::idle:
+    case Gstatus::runnable: return "runnable";
+    default: break;
+  }
+  std::string s = wait_reason_string(r.reason);
+  if (r.leaked) s += " (leaked)";
+  return s;
+}
+
+std::string hex(uintptr_t v) {
+  char b[24];
+  snprintf(b, sizeof b, "%#lx", static_cast<unsigned long>(v));
+  return b;
+}
+
+void write_count_profile(std::ostream& out, const std::string& name, const std::vector<const GRecord*>& gs) {
+  // Group by the exact return-address sequence.
+  std::map<std::vector<uintptr_t>, int> groups;
+  for (const GRecord* r : gs) groups[std::vector<uintptr_t>(r->pcs, r->pcs + r->npcs)]++;
+  std::vector<std::pair<std::vector<uintptr_t>, int>> sorted(groups.begin(), groups.end());
+  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  out << name << " profile: total " << gs.size() << "\n";
+  Symbols sym;
+  for (const auto& [pcs, count] : sorted) {
+    out << count << " @";
+    for (uintptr_t pc : pcs) out << " " << hex(pc);
+    out << "\n";
+    GRecord r;
+    r.pcs = const_cast<uintptr_t*>(pcs.data());
+    r.npcs = int(pcs.size());
+    for (const Frame& f : sym.user_frames(r)) {
+      out << "#\t" << hex(f.pc) << "\t" << f.function << "+" << hex(f.entry ? f.pc - f.entry : 0) << "\t" << f.file
+          << ":" << f.line << "\n";
+    }
+    out << "\n";
+  }
+}
+
+void write_dump(std::ostream& out, const std::vector<GRecord>& gs) {
+  Symbols sym;
+  int64_t now = nanotime_coarse();
+  for (const GRecord& r : gs) {
+    out << "goroutine " << r.id << " [" << state_of(r);
+    int64_t minutes = r.status == Gstatus::waiting ? (now - r.waitsince) / 60000000000 : 0;
+    if (minutes >= 1) out << ", " << minutes << " minutes";
+    out << "]:\n";
+    for (const Frame& f : sym.user_frames(r)) out << format_frame(f);
+    if (r.create_pc) out << format_created_by(r.create_pc, r.parent_id);
+    out << "\n";
+  }
+}
+
+PassResult checked_pass(bool detect, Stacks stacks) {
+  PassResult res = run_pass(detect, stacks);
+  if (!res.ok) throw pprof::PassError(res.error);
+  return res;
+}
+
+std::vector<pprof::Goroutine> to_public(const PassResult& res, bool leaked_only) {
+  Symbols sym;
+  int64_t now = nanotime_coarse();
+  std::vector<pprof::Goroutine> out;
+  for (const GRecord& r : res.gs) {
+    if (leaked_only && !r.leaked) continue;
+    pprof::Goroutine g;
+    g.id = r.id;
+    g.state = state_of(r);
+    g.leaked = r.leaked;
+    if (r.status == Gstatus::waiting) g.waiting = std::chrono::nanoseconds(now - r.waitsince);
+    if (r.leaked && g.state.size() > 9) g.state.resize(g.state.size() - 9);  // without " (leaked)"
+    for (const Frame& f : sym.user_frames(r)) g.stack.push_back({f.function, f.file, f.line});
+    Frame c = sym.creation(r);
+    g.created_by = {c.function, c.file, c.line};
+    g.parent_id = r.parent_id;
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+}  // namespace
+}  // namespace stray::rt
+
+namespace stray::pprof {
+
+using namespace rt;
+
+int Profile::count() {
+  if (name_ == "goroutineleak") return checked_pass(true, Stacks::none).leaked;
+  return num_goroutine();
+}
+
+void Profile::write_to(std::ostream& out, int debug) {
+  if (debug == 0)
+    throw std::invalid_argument("stray::pprof: debug=0 (gzipped profile.proto) is not implemented yet");
+  if (debug != 1 && debug != 2) throw std::invalid_argument("stray::pprof: debug must be 0, 1 or 2");
+  bool leak = name_ == "goroutineleak";
+  PassResult res = checked_pass(leak, debug == 2 || !leak ? Stacks::all : Stacks::leaked);
+  if (debug == 2) return write_dump(out, res.gs);
+  std::vector<const GRecord*> listed;
+  for (const GRecord& r : res.gs)
+    if (!leak || r.leaked) listed.push_back(&r);
+  write_count_profile(out, name_, listed);
+}
+
+Profile* lookup(std::string_view name) {
+  static Profile goroutine("goroutine"), goroutineleak("goroutineleak");
+  if (name == "goroutine") return &goroutine;
+  if (name == "goroutineleak") return &goroutineleak;
+  return nullptr;
+}
+
+std::vector<Goroutine> detect_leaks() { return to_public(checked_pass(true, Stacks::leaked), true); }
+
+std::vector<Goroutine> goroutines() { return to_public(checked_pass(false, Stacks::all), false); }
+
+}  // namespace stray::pprof

@@ -1,0 +1,280 @@
+// stw.cc — stop the world (see stw.h for the protocol and its invariants).
+#include "stw.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+
+#include "fatal.h"
+#include "lock.h"
+#include "mem.h"
+
+namespace stray::rt {
+namespace {
+
+constexpr int kMaxThreads = 4096;  // slot numbers travel in 12 bits
+constexpr uint32_t kSlotBits = 12;
+constexpr uint32_t kRoundMask = (1u << 20) - 1;
+
+ThreadRegs* slots;                        // kMaxThreads, runtime memory
+std::atomic<uint32_t> acked[kMaxThreads];  // round a slot's thread stopped in
+std::atomic<uint32_t> active{0};           // round in progress; 0: none (futex word)
+std::atomic<uint32_t> ackseq{0};           // bumped by each stopping thread (futex word)
+uint32_t last_round = 0;                   // stopper only
+
+pid_t gettid_raw() { return pid_t(syscall(SYS_gettid)); }
+
+// Copies the interrupted context into slot and sleeps until the round ends.
+void park(uint32_t round, uint32_t slot, const ucontext_t* uc) {
+  ThreadRegs& r = slots[slot];
+  r.tid = gettid_raw();
+  memcpy(r.gregs, uc->uc_mcontext.gregs, sizeof r.gregs);
+#if defined(__x86_64__)
+  r.sp = uintptr_t(uc->uc_mcontext.gregs[REG_RSP]);
+  r.pc = uintptr_t(uc->uc_mcontext.gregs[REG_RIP]);
+  uintptr_t tp;
+  asm volatile("mov %%fs:0, %0" : "=r"(tp));
+  r.tp = tp;
+  r.fplen = 0;
+  if (const auto* fp = reinterpret_cast<const unsigned char*>(uc->uc_mcontext.fpregs)) {
+    std::size_t len = 512;  // fxsave: x87, xmm0-15
+    uint32_t magic = 0, extended = 0;
+    memcpy(&magic, fp + 464, 4);  // struct _fpx_sw_bytes in the reserved area
+    memcpy(&extended, fp + 472, 4);
+    if (magic == 0x46505853u /* FP_XSTATE_MAGIC1 */) len = extended;
+    if (len > sizeof r.fp) len = sizeof r.fp;
+    memcpy(r.fp, fp, len);
+    r.fplen = len;
+  }
+#else
+#error "stray's stop-the-world knows only x86-64 register layouts"
+#endif
+  acked[slot].store(round, std::memory_order_release);
+  ackseq.fetch_add(1, std::memory_order_release);
+  futex_wake(&ackseq, 1);
+  while (active.load(std::memory_order_acquire) == round) futex_wait(&active, round);
+}
+
+void handler(int, siginfo_t* si, void* ucv) {
+  if (si->si_code != SI_QUEUE || si->si_pid != getpid()) return;  // not a stop request
+  int saved_errno = errno;
+  uint32_t token = uint32_t(si->si_value.sival_int);
+  if (active.load(std::memory_order_acquire) == (token >> kSlotBits)) {
+    if (nostop_depth() > 0) nostop_defer_stop(token);
+    else park(token >> kSlotBits, token & ((1u << kSlotBits) - 1), static_cast<ucontext_t*>(ucv));
+  }
+  errno = saved_errno;
+}
+
+int env_int(const char* name, int dflt, int lo, int hi) {
+  const char* v = getenv(name);
+  if (!v || !*v) return dflt;
+  char* end = nullptr;
+  long x = strtol(v, &end, 10);
+  if (*end || x < lo || x > hi) {
+    write_err("stray: ignoring invalid ");
+    write_err(name);
+    write_err("\n");
+    return dflt;
+  }
+  return int(x);
+}
+
+int timeout_ms() {
+  static const int ms = env_int("STRAY_STOP_TIMEOUT_MS", 1000, 1, 3600000);
+  return ms;
+}
+
+// Installs the handler once; false (with why) if the signal is taken.
+bool install(char* why, std::size_t whylen) {
+  static int state = 0;  // 1 installed, -1 refused; the stopper is serialised
+  if (state == 0) {
+    slots = static_cast<ThreadRegs*>(sys_reserve(sizeof(ThreadRegs) * kMaxThreads, "the stop-the-world slots"));
+    struct sigaction old {};
+    sigaction(stop_signal(), nullptr, &old);
+    bool taken = (old.sa_flags & SA_SIGINFO) ? old.sa_sigaction != handler
+                                             : (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN);
+    if (taken) {
+      state = -1;
+    } else {
+      struct sigaction sa {};
+      sa.sa_sigaction = handler;
+      sa.sa_flags = SA_SIGINFO | SA_RESTART;
+      sigfillset(&sa.sa_mask);
+      sigaction(stop_signal(), &sa, nullptr);
+      state = 1;
+    }
+  }
+  if (state < 0)
+    snprintf(why, whylen, "cannot stop the world: signal %d already has a handler (set STRAY_STOP_SIGNAL)",
+             stop_signal());
+  return state > 0;
+}
+
+// Appends the tids of /proc/self/task not yet in slots[0..*n) (but self).
+// Returns false if there are more than kMaxThreads.
+bool list_new_threads(pid_t self, int* n, pid_t* fresh, int* nfresh) {
+  *nfresh = 0;
+  int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return true;
+  alignas(8) char buf[4096];
+  for (;;) {
+    long got = syscall(SYS_getdents64, fd, buf, sizeof buf);
+    if (got <= 0) break;
+    for (long off = 0; off < got;) {
+      auto* d = reinterpret_cast<struct dirent64*>(buf + off);
+      off += d->d_reclen;
+      if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
+      pid_t tid = pid_t(atoi(d->d_name));
+      if (tid == self) continue;
+      bool known = false;
+      for (int i = 0; i < *n && !known; i++) known = slots[i].tid == tid;
+      if (known) continue;
+      if (*n >= kMaxThreads) {
+        close(fd);
+        return false;
+      }
+      slots[*n] = ThreadRegs{};
+      slots[*n].tid = tid;
+      acked[*n].store(0, std::memory_order_relaxed);
+      fresh[(*nfresh)++] = tid;
+      (*n)++;
+    }
+  }
+  close(fd);
+  return true;
+}
+
+bool thread_alive(pid_t tid) { return syscall(SYS_tgkill, getpid(), tid, 0) == 0; }
+
+int64_t now_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// Why thread tid did not stop, for the error line (the world is running).
+void describe_stuck(pid_t tid, char* why, std::size_t whylen) {
+  char path[64], comm[64] = "?";
+  snprintf(path, sizeof path, "/proc/self/task/%d/comm", int(tid));
+  if (FILE* f = fopen(path, "r")) {
+    if (fgets(comm, sizeof comm, f)) comm[strcspn(comm, "\n")] = 0;
+    fclose(f);
+  }
+  bool blocked = false;
+  snprintf(path, sizeof path, "/proc/self/task/%d/status", int(tid));
+  if (FILE* f = fopen(path, "r")) {
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+      unsigned long long mask = 0;
+      if (sscanf(line, "SigBlk: %llx", &mask) == 1) blocked = (mask >> (stop_signal() - 1)) & 1;
+    }
+    fclose(f);
+  }
+  snprintf(why, whylen, "cannot stop the world: thread %d (%s) did not stop within %d ms%s", int(tid), comm,
+           timeout_ms(), blocked ? ": it blocks the stop signal" : "");
+}
+
+}  // namespace
+
+int stop_signal() {
+  static const int sig = env_int("STRAY_STOP_SIGNAL", SIGRTMIN + 4, SIGRTMIN, SIGRTMAX);
+  return sig;
+}
+
+void stw_thread_init() {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, stop_signal());
+  pthread_sigmask(SIG_UNBLOCK, &s, nullptr);
+}
+
+void stw_deferred_stop() {
+  uint32_t token = nostop_take_deferred();
+  if (active.load(std::memory_order_acquire) != (token >> kSlotBits)) return;
+  ucontext_t uc;
+  getcontext(&uc);
+  park(token >> kSlotBits, token & ((1u << kSlotBits) - 1), &uc);
+}
+
+bool stop_the_world(World* w, Scratch& scratch, char* why, std::size_t whylen) {
+  if (!install(why, whylen)) return false;
+  uint32_t round = last_round = (last_round + 1) & kRoundMask;
+  if (round == 0) round = last_round = 1;
+  pid_t self = gettid_raw();
+  pid_t pid = getpid();
+  active.store(round, std::memory_order_release);
+  auto* fresh = scratch.alloc<pid_t>(kMaxThreads);
+  int n = 0;
+  pid_t stuck = 0;
+  bool ok = fresh != nullptr;
+  if (!ok) snprintf(why, whylen, "cannot stop the world: out of memory");
+  // Rounds of: list the threads, signal the new ones, wait for all. A
+  // thread created meanwhile shows up in the next listing.
+  for (int nfresh = 1; ok && nfresh > 0;) {
+    if (!list_new_threads(self, &n, fresh, &nfresh)) {
+      snprintf(why, whylen, "cannot stop the world: more than %d threads", kMaxThreads);
+      ok = false;
+      break;
+    }
+    for (int i = n - nfresh; i < n; i++) {
+      siginfo_t info{};
+      info.si_signo = stop_signal();
+      info.si_code = SI_QUEUE;
+      info.si_pid = pid;
+      info.si_uid = getuid();
+      info.si_value.sival_int = int((round << kSlotBits) | uint32_t(i));
+      if (syscall(SYS_rt_tgsigqueueinfo, pid, slots[i].tid, stop_signal(), &info) != 0)
+        slots[i].tid = -1;  // exited
+    }
+    int64_t deadline = now_ms() + timeout_ms();
+    for (;;) {
+      uint32_t seq = ackseq.load(std::memory_order_acquire);
+      int waiting = 0;
+      for (int i = 0; i < n; i++) {
+        if (slots[i].tid < 0 || acked[i].load(std::memory_order_acquire) == round) continue;
+        if (!thread_alive(slots[i].tid)) {
+          slots[i].tid = -1;
+          continue;
+        }
+        waiting++;
+        stuck = slots[i].tid;
+      }
+      if (waiting == 0) break;
+      int64_t left = deadline - now_ms();
+      if (left <= 0) {
+        ok = false;
+        break;
+      }
+      futex_wait_for(&ackseq, seq, (left < 10 ? left : 10) * 1000000);
+    }
+  }
+  // Drop the threads that exited; keep the rest in slot order.
+  int m = 0;
+  for (int i = 0; i < n; i++)
+    if (slots[i].tid > 0) slots[m++] = slots[i];
+  w->threads = slots;
+  w->n = m;
+  w->self = self;
+  if (!ok) {
+    start_the_world(w);
+    if (stuck) describe_stuck(stuck, why, whylen);
+  }
+  return ok;
+}
+
+void start_the_world(World*) {
+  active.store(0, std::memory_order_release);
+  futex_wake(&active, 1 << 30);
+}
+
+}  // namespace stray::rt

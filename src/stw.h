@@ -1,0 +1,76 @@
+// stw.h — stopping and restarting every thread of the process, for the leak
+// detector (Go: stopTheWorld in proc.go; the signal protocol follows the
+// Boehm collector and LeakSanitizer's StopTheWorld).
+//
+// Owns the stop signal (a real-time signal, STRAY_STOP_SIGNAL, default
+// SIGRTMIN+4), its handler and the per-thread register captures.
+//
+// Protocol. The stopper lists /proc/self/task and sends each other thread
+// the stop signal with rt_tgsigqueueinfo, carrying the round number and the
+// thread's slot. The handler copies the interrupted registers (general
+// purpose, vector, thread pointer) into the slot, publishes the round in
+// the slot's `acked` word and sleeps on a futex until the round ends. The
+// task list is re-read until no new thread appears. A thread that does not
+// answer within the timeout (STRAY_STOP_TIMEOUT_MS, default 1000) makes the
+// stop fail: the world is restarted and the caller reports why.
+//
+// Deferral. A thread inside a runtime no-stop section (lock.h) does not stop
+// in the handler: it records the request, and nostop_leave stops it when
+// the section ends, capturing its registers with getcontext.
+//
+// Invariants while stopped: every listed thread but the stopper is parked in
+// the handler (or in nostop_leave) with nostop depth 0, so no runtime Lock is
+// held and no goroutine is half-parked. The stopper must not call malloc or
+// take a lock another thread could hold until start_the_world.
+//
+// Lock order: the caller serialises stops (leak.cc's pass lock); nothing
+// here takes a lock.
+#pragma once
+
+#include <sys/types.h>
+#include <ucontext.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace stray::rt {
+
+class Scratch;
+
+// One stopped thread's registers.
+struct ThreadRegs {
+  pid_t tid = 0;
+  uintptr_t sp = 0;  // stack pointer at the interruption
+  uintptr_t pc = 0;
+  uintptr_t tp = 0;  // thread pointer (fs base on x86-64): reaches TLS and the DTV
+  greg_t gregs[NGREG] = {};
+  // The vector state as the kernel saved it (fxsave layout, then the AVX
+  // upper halves when present); scanned as words.
+  alignas(16) unsigned char fp[832] = {};
+  std::size_t fplen = 0;
+};
+
+struct World {
+  ThreadRegs* threads = nullptr;  // every stopped thread but the stopper
+  int n = 0;
+  pid_t self = 0;                 // the stopper's tid
+};
+
+// Stops every other thread. On failure returns false, restarts the world,
+// and writes a one-line reason naming the thread into why (NUL-terminated).
+bool stop_the_world(World* w, Scratch& scratch, char* why, std::size_t whylen);
+
+// Lets every thread stopped by stop_the_world run again.
+void start_the_world(World* w);
+
+// The stop signal's number.
+int stop_signal();
+
+// Runtime threads call this at start: unblocks the stop signal, which they
+// may have inherited blocked from their creator.
+void stw_thread_init();
+
+// Called by nostop_leave when a stop was requested inside the section.
+void stw_deferred_stop();
+
+}  // namespace stray::rt
