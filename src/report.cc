@@ -16,6 +16,7 @@
 // runtime frames and goexit.
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <ostream>
 #include <unordered_map>
@@ -31,14 +32,34 @@ namespace {
 
 bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
 
+// True if the function's qualified name begins with ns, also after the
+// return type that demangled template functions carry ("int stray::…",
+// "std::optional<int> stray::…").
+bool in_namespace(const std::string& fn, const char* ns) {
+  if (starts_with(fn, ns)) return true;
+  int depth = 0;
+  for (std::size_t i = 0; i < fn.size(); i++) {
+    char c = fn[i];
+    if (c == '<') depth++;
+    else if (c == '>') depth--;
+    else if (c == '(' && depth == 0 && fn.compare(i, 21, "(anonymous namespace)") != 0) return false;
+    else if (c == ' ' && depth == 0 && fn.compare(i + 1, strlen(ns), ns) == 0) return true;
+  }
+  return false;
+}
+
 bool internal_frame(const Frame& f) {
-  return starts_with(f.function, "stray::") || starts_with(f.function, "jump_fcontext") ||
+  return in_namespace(f.function, "stray::") || starts_with(f.function, "jump_fcontext") ||
          starts_with(f.function, "make_fcontext") || starts_with(f.function, "ontop_fcontext");
 }
 
+// Below the goroutine's own function: stray's closure runner and the
+// std::apply machinery it calls through (inlined), Boost's start frame.
 bool startup_frame(const Frame& f) {
-  return internal_frame(f) || starts_with(f.function, "std::") || f.function == "??" ||
-         starts_with(f.function, "void std::") || starts_with(f.function, "decltype(auto) std::");
+  if (internal_frame(f) || f.function == "??") return true;
+  for (const char* s : {"std::apply<", "std::__apply_impl<", "std::__invoke<", "std::__invoke_impl<"})
+    if (f.function.find(s) != std::string::npos) return true;
+  return false;
 }
 
 // Symbolizes goroutine stacks, caching by pc (many goroutines share pcs).
@@ -124,6 +145,22 @@ void write_dump(std::ostream& out, const std::vector<GRecord>& gs) {
   }
 }
 
+// Zeroes the dead stack below the caller: the pass scans its own callers'
+// frames, and slots they never wrote would still hold whatever the user's
+// earlier, deeper calls left there (a stale channel handle keeps a leak
+// alive). Each public entry calls this first and does the work in a
+// callee, whose frames then start out clean.
+[[gnu::noinline]] void scrub_dead_stack() {
+  std::size_t n = 16 << 10;
+  if (G* g = current_goroutine()) {
+    auto room = reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) - reinterpret_cast<uintptr_t>(g->stack.lo);
+    n = room > kCanaryBytes + 8192 ? std::min<std::size_t>(n, room - kCanaryBytes - 8192) : 0;
+  }
+  if (n == 0) return;
+  auto* p = static_cast<volatile char*>(__builtin_alloca(n));
+  for (std::size_t i = 0; i < n; i += 8) *reinterpret_cast<volatile uint64_t*>(p + i) = 0;
+}
+
 PassResult checked_pass(bool detect, Stacks stacks) {
   PassResult res = run_pass(detect, stacks);
   if (!res.ok) throw pprof::PassError(res.error);
@@ -158,12 +195,14 @@ namespace stray::pprof {
 
 using namespace rt;
 
-int Profile::count() {
-  if (name_ == "goroutineleak") return checked_pass(true, Stacks::none).leaked;
+namespace {
+
+[[gnu::noinline]] int count_impl(const std::string& name) {
+  if (name == "goroutineleak") return checked_pass(true, Stacks::none).leaked;
   return num_goroutine();
 }
 
-void Profile::write_to(std::ostream& out, int debug) {
+[[gnu::noinline]] void write_impl(const std::string& name_, std::ostream& out, int debug) {
   if (debug == 0)
     throw std::invalid_argument("stray::pprof: debug=0 (gzipped profile.proto) is not implemented yet");
   if (debug != 1 && debug != 2) throw std::invalid_argument("stray::pprof: debug must be 0, 1 or 2");
@@ -176,6 +215,20 @@ void Profile::write_to(std::ostream& out, int debug) {
   write_count_profile(out, name_, listed);
 }
 
+[[gnu::noinline]] std::vector<Goroutine> detect_impl() { return to_public(checked_pass(true, Stacks::leaked), true); }
+
+}  // namespace
+
+int Profile::count() {
+  scrub_dead_stack();
+  return count_impl(name_);
+}
+
+void Profile::write_to(std::ostream& out, int debug) {
+  scrub_dead_stack();
+  write_impl(name_, out, debug);
+}
+
 Profile* lookup(std::string_view name) {
   static Profile goroutine("goroutine"), goroutineleak("goroutineleak");
   if (name == "goroutine") return &goroutine;
@@ -183,7 +236,10 @@ Profile* lookup(std::string_view name) {
   return nullptr;
 }
 
-std::vector<Goroutine> detect_leaks() { return to_public(checked_pass(true, Stacks::leaked), true); }
+std::vector<Goroutine> detect_leaks() {
+  scrub_dead_stack();
+  return detect_impl();
+}
 
 std::vector<Goroutine> goroutines() { return to_public(checked_pass(false, Stacks::all), false); }
 

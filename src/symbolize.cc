@@ -76,7 +76,8 @@ std::string die_name(Dwarf_Die* die) {
     int tag = dwarf_tag(&scopes[i]);
     if (tag == DW_TAG_subprogram) {
       std::string fn = die_name(&scopes[i]);
-      if (fn.find('(') == std::string::npos) fn += "()";
+      bool has_params = !fn.empty() && (fn.back() == ')' || fn.ends_with(" const"));
+      if (!has_params) fn += "()";
       qualified = fn + "::" + qualified;
       break;
     }

@@ -154,7 +154,7 @@ void Mutex::unlock_slow(std::int32_t next) {
 
 // ---- RWMutex ----
 
-void RWMutex::lock_shared() {
+void RWMutex::lock_shared_impl() {
   if (reader_count_.fetch_add(1, std::memory_order_acquire) + 1 < 0)
     detail::sema_acquire(&reader_sem_, false, detail::SyncWait::rwmutex_rlock);  // a writer is pending
 }
@@ -179,7 +179,7 @@ void RWMutex::unlock_shared() {
     detail::sema_release(&writer_sem_, false);
 }
 
-void RWMutex::lock() {
+void RWMutex::lock_impl() {
   w_.lock(detail::SyncWait::rwmutex_lock);  // first resolve competition with other writers
   // Announce the writer to readers, then wait for the active ones.
   std::int32_t r = reader_count_.fetch_sub(kMaxReaders, std::memory_order_acq_rel);
@@ -231,7 +231,7 @@ void WaitGroup::add(int delta) {
   detail::sema_release_n(&sema_, w);
 }
 
-void WaitGroup::wait() {
+void WaitGroup::wait_impl() {
   std::uint64_t state = state_.load(std::memory_order_acquire);
   for (;;) {
     if ((state >> 32) == 0) return;
@@ -246,7 +246,7 @@ void WaitGroup::wait() {
 
 // ---- Cond ----
 
-void Cond::wait() {
+void Cond::wait_impl() {
   std::uint32_t t = detail::notify_add(&wait_);
   l_.unlock();
   detail::notify_wait(&notify_, t);

@@ -64,7 +64,10 @@ class Chan {
 
   // Blocks until the value is taken (unbuffered) or buffered.
   // Throws panic("send on closed channel").
-  void send(T v) const { detail::chan_send(c_, &v, true); }
+  void send(T v) const {
+    detail::chan_send(c_, &v, true);
+    detail::keep_frame();
+  }
 
   // Blocks until a value arrives; std::nullopt once closed and drained.
   std::optional<T> recv() const { return recv_impl(true).first; }

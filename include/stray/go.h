@@ -46,6 +46,7 @@ struct Closure {
   static void run(void* self) {
     auto* c = static_cast<Closure*>(self);
     std::apply(std::move(c->fn), std::move(c->args));
+    detail::keep_frame();
     c->~Closure();
   }
 };

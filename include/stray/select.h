@@ -139,8 +139,10 @@ detail::DefaultCase<std::decay_t<F>> default_case(F&& f) {
 // Go's select statement; see the top of this file.
 template <class... C>
 int select(C&&... cases) {
-  return detail::select_impl(std::tuple<std::remove_reference_t<C>&...>(cases...),
-                             std::index_sequence_for<C...>{});
+  int fired = detail::select_impl(std::tuple<std::remove_reference_t<C>&...>(cases...),
+                                  std::index_sequence_for<C...>{});
+  detail::keep_frame();
+  return fired;
 }
 
 }  // namespace stray

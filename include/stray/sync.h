@@ -60,6 +60,7 @@ class Mutex {
       return;
     }
     lock_slow(why);
+    detail::keep_frame();
   }
   void lock_slow(detail::SyncWait why);
   void unlock_slow(std::int32_t state);
@@ -83,14 +84,22 @@ class RWMutex {
   RWMutex(const RWMutex&) = delete;
   RWMutex& operator=(const RWMutex&) = delete;
 
-  void lock();
+  void lock() {
+    lock_impl();
+    detail::keep_frame();
+  }
   bool try_lock();
   void unlock();
-  void lock_shared();
+  void lock_shared() {
+    lock_shared_impl();
+    detail::keep_frame();
+  }
   bool try_lock_shared();
   void unlock_shared();
 
  private:
+  void lock_impl();
+  void lock_shared_impl();
   static constexpr std::int32_t kMaxReaders = 1 << 30;
   Mutex w_;                                // held by a pending or active writer
   std::atomic<std::uint32_t> writer_sem_{0};
@@ -114,7 +123,10 @@ class WaitGroup {
 
   void add(int delta);
   void done() { add(-1); }
-  void wait();
+  void wait() {
+    wait_impl();
+    detail::keep_frame();
+  }
 
   template <class F>
   void go(F&& f) {
@@ -131,6 +143,7 @@ class WaitGroup {
   }
 
  private:
+  void wait_impl();
   std::atomic<std::uint64_t> state_{0};  // counter << 32 | waiters
   std::atomic<std::uint32_t> sema_{0};
 };
@@ -146,11 +159,15 @@ class Cond {
   Cond(const Cond&) = delete;
   Cond& operator=(const Cond&) = delete;
 
-  void wait();
+  void wait() {
+    wait_impl();
+    detail::keep_frame();
+  }
   void signal() { detail::notify_one(&wait_, &notify_); }
   void broadcast() { detail::notify_all(&wait_, &notify_); }
 
  private:
+  void wait_impl();
   Mutex& l_;
   std::atomic<std::uint32_t> wait_{0};    // next ticket to hand out
   std::atomic<std::uint32_t> notify_{0};  // next ticket to wake

@@ -15,6 +15,13 @@
 
 namespace stray::detail {
 
+// Called right after a blocking runtime call in the public inline functions
+// (and after a goroutine's function returns): the empty asm must run after
+// the call, so the compiler cannot turn the call into a tail call, which
+// would replace the user's frame and lose it from leak reports and dumps.
+inline void keep_frame() { asm volatile(""); }
+
+
 // ---- goroutines (src/proc.cc) ----
 
 // A goroutine under construction: its descriptor has a stack, and `closure`

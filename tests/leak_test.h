@@ -1,0 +1,66 @@
+// leak_test.h — how the leak detector's tests state what must be reported.
+//
+// A test names every expected leak site — the leaked goroutine's entry
+// function (bottom frame), the line it blocks on (top frame) and its wait
+// reason — with an exact count, runs a pass, and fails on any site not
+// found the expected number of times and on any leaked goroutine that
+// matches no site (both directions, as leak-cases.md requires).
+//
+// Lines: a goroutine body records the line it is about to block on in an
+// atomic int with AT(site) on that same line: `AT(l_send) ch.send(1);`.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "stray/stray.h"
+
+namespace stray::test {
+
+#define AT(site) site.store(__LINE__, std::memory_order_relaxed);
+
+struct Site {
+  const char* entry;             // substring of the entry function's name
+  const std::atomic<int>* line;  // the line it blocks on
+  const char* reason;            // wait reason, without " (leaked)"
+  int count;                     // how many goroutines leak there
+};
+
+inline std::string describe(const pprof::Goroutine& g) {
+  std::ostringstream s;
+  s << "goroutine " << g.id << " [" << g.state << (g.leaked ? " (leaked)" : "") << "]";
+  for (const auto& f : g.stack) s << "\n  " << f.function << " " << f.file << ":" << f.line;
+  s << "\n  created by " << g.created_by.function << ":" << g.created_by.line;
+  return s.str();
+}
+
+inline bool matches(const pprof::Goroutine& g, const Site& s) {
+  return !g.stack.empty() && g.stack.back().function.find(s.entry) != std::string::npos &&
+         g.stack.front().line == s.line->load() && g.state == s.reason;
+}
+
+// Runs a leak pass; expects exactly `sites` (each exactly count times).
+// Returns the leaked goroutines for further checks.
+inline std::vector<pprof::Goroutine> expect_leaks(const std::vector<Site>& sites) {
+  std::vector<pprof::Goroutine> leaks = pprof::detect_leaks();
+  std::vector<int> found(sites.size());
+  for (const auto& g : leaks) {
+    EXPECT_TRUE(g.leaked);
+    bool ok = false;
+    for (std::size_t i = 0; i < sites.size() && !ok; i++)
+      if (matches(g, sites[i])) found[i]++, ok = true;
+    if (!ok) ADD_FAILURE() << "unexpected leak report:\n" << describe(g);
+  }
+  for (std::size_t i = 0; i < sites.size(); i++)
+    EXPECT_EQ(found[i], sites[i].count) << "site " << sites[i].entry << " line " << sites[i].line->load() << " ["
+                                         << sites[i].reason << "]";
+  return leaks;
+}
+
+inline void expect_no_leaks() { expect_leaks({}); }
+
+}  // namespace stray::test
