@@ -107,12 +107,38 @@ void stopped_phase(void* arg) {
   return reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) + 16;
 }
 
+// The pass's state lives in runtime memory, not on the stack the pass
+// scans: it holds the pass thread's registers (whose caller-saved ones may
+// carry any stale value) and pointers to goroutine records.
+Pass* new_pass(bool detect, Stacks stacks) {
+  static void* mem = sys_reserve(sizeof(Pass), "the leak pass");
+  return ::new (mem) Pass{detect, stacks, 0, {}, current_goroutine(), {}, {}};
+}
+
 }  // namespace
+
+// Writes below the stack pointer, where no frame is live; the sanitizers
+// would flag the stale redzones of frames that ended.
+[[gnu::noinline, gnu::no_sanitize_address]] void scrub_dead_stack(std::size_t n) {
+  uintptr_t sp;
+  asm volatile("mov %%rsp, %0" : "=r"(sp));
+  uintptr_t lo = sp - n;
+  if (G* g = current_goroutine()) {
+    uintptr_t floor = reinterpret_cast<uintptr_t>(g->stack.lo) + kCanaryBytes + 4096;
+    if (lo < floor) lo = floor;
+  }
+  for (uintptr_t a = sp - 8; a >= lo && a < sp; a -= 8) *reinterpret_cast<volatile uintptr_t*>(a) = 0;
+}
 
 [[gnu::noinline]] PassResult run_pass(bool detect, Stacks stacks) {
   std::lock_guard<std::mutex> lock(pass_mu);
   traceback_init();
-  Pass p{detect, stacks, caller_sp(), {}, current_goroutine(), {}, {}};
+  Pass& p = *new_pass(detect, stacks);
+  struct Destroy {
+    Pass& p;
+    ~Destroy() { p.~Pass(); }
+  } destroy{p};
+  p.entry_sp = caller_sp();
   getcontext(&p.self_uc);
   with_loader_lock(stopped_phase, &p);
 

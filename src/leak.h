@@ -115,4 +115,12 @@ enum class Stacks { none, leaked, all };
 // whose stacks to unwind while the world is stopped.
 PassResult run_pass(bool detect, Stacks stacks);
 
+// Zeroes up to n bytes of dead stack below the caller's stack pointer
+// (on a goroutine, never into its canary). A pass scans its callers' frames
+// as roots, and slots they never wrote still hold what earlier, deeper
+// calls left there — a stale channel handle or closure address keeps a
+// leak alive. The public entries call this first and do their work in a
+// callee, whose frames then start out clean.
+void scrub_dead_stack(std::size_t n);
+
 }  // namespace stray::rt

@@ -145,22 +145,6 @@ void write_dump(std::ostream& out, const std::vector<GRecord>& gs) {
   }
 }
 
-// Zeroes the dead stack below the caller: the pass scans its own callers'
-// frames, and slots they never wrote would still hold whatever the user's
-// earlier, deeper calls left there (a stale channel handle keeps a leak
-// alive). Each public entry calls this first and does the work in a
-// callee, whose frames then start out clean.
-[[gnu::noinline]] void scrub_dead_stack() {
-  std::size_t n = 16 << 10;
-  if (G* g = current_goroutine()) {
-    auto room = reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) - reinterpret_cast<uintptr_t>(g->stack.lo);
-    n = room > kCanaryBytes + 8192 ? std::min<std::size_t>(n, room - kCanaryBytes - 8192) : 0;
-  }
-  if (n == 0) return;
-  auto* p = static_cast<volatile char*>(__builtin_alloca(n));
-  for (std::size_t i = 0; i < n; i += 8) *reinterpret_cast<volatile uint64_t*>(p + i) = 0;
-}
-
 PassResult checked_pass(bool detect, Stacks stacks) {
   PassResult res = run_pass(detect, stacks);
   if (!res.ok) throw pprof::PassError(res.error);
@@ -197,6 +181,10 @@ using namespace rt;
 
 namespace {
 
+// Each public entry scrubs the dead stack below it and does its work in a
+// callee, whose frames then start out clean (see scrub_dead_stack).
+constexpr std::size_t kScrubBytes = 16 << 10;
+
 [[gnu::noinline]] int count_impl(const std::string& name) {
   if (name == "goroutineleak") return checked_pass(true, Stacks::none).leaked;
   return num_goroutine();
@@ -220,12 +208,12 @@ namespace {
 }  // namespace
 
 int Profile::count() {
-  scrub_dead_stack();
+  scrub_dead_stack(kScrubBytes);
   return count_impl(name_);
 }
 
 void Profile::write_to(std::ostream& out, int debug) {
-  scrub_dead_stack();
+  scrub_dead_stack(kScrubBytes);
   write_impl(name_, out, debug);
 }
 
@@ -237,7 +225,7 @@ Profile* lookup(std::string_view name) {
 }
 
 std::vector<Goroutine> detect_leaks() {
-  scrub_dead_stack();
+  scrub_dead_stack(kScrubBytes);
   return detect_impl();
 }
 

@@ -62,7 +62,7 @@ TEST_F(Deadlock, ReportedWhenEverythingIsBlocked) {
               "^fatal error: all goroutines are asleep - deadlock!\n\n"
               "thread \\[chan receive\\]:\n\n"
               "goroutine [0-9]+ \\[chan receive\\]:\n"
-              "created by .*main_waits_for_a_stuck_goroutine.* in goroutine 0\n"
+              "created by .*main_waits_for_a_stuck_goroutine.*\n"
               "\t.*deadlock_test.cc:[0-9]+ \\+0x");
   EXPECT_EXIT(main_locks_a_mutex_twice(), ::testing::ExitedWithCode(2),
               "all goroutines are asleep - deadlock!\n\nthread \\[sync.Mutex.Lock\\]:");

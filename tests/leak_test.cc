@@ -20,6 +20,7 @@ namespace {
 using namespace stray;
 using stray::test::expect_leaks;
 using stray::test::expect_no_leaks;
+using stray::test::on_goroutine;
 using stray::test::Site;
 using stray::test::wait_until_waiting;
 using rt::WaitReason;
@@ -49,9 +50,11 @@ std::atomic<int> l_send, l_recv, l_range;
 }
 
 TEST_P(Leak, SeedLeaksReportedOnceWithCreationSite) {
-  leaky_sender();
-  leaky_receiver();
-  leaky_range();
+  on_goroutine([] {
+    leaky_sender();
+    leaky_receiver();
+    leaky_range();
+  });
   wait_until_waiting(1, WaitReason::chan_send);
   wait_until_waiting(2, WaitReason::chan_receive);
   auto leaks = expect_leaks({{"leaky_sender", &l_send, "chan send", 1},
@@ -61,13 +64,13 @@ TEST_P(Leak, SeedLeaksReportedOnceWithCreationSite) {
     EXPECT_NE(g.created_by.function.find(g.stack.back().function.substr(0, g.stack.back().function.find("::{"))),
               std::string::npos)
         << stray::test::describe(g);
-    EXPECT_EQ(g.parent_id, 0u);  // created by the test's thread
+    EXPECT_NE(g.parent_id, 0u);  // created by on_goroutine's goroutine
   }
   // Still leaked, still reported, by every later pass.
   expect_leaks({{"leaky_sender", &l_send, "chan send", 1},
                 {"leaky_receiver", &l_recv, "chan receive", 1},
                 {"leaky_range", &l_range, "chan receive", 1}});
-  EXPECT_EQ(num_goroutine(), 3);
+  EXPECT_EQ(num_goroutine(), 3);  // leaked goroutines still count
 }
 
 [[gnu::noinline]] void fixed_versions() {
@@ -99,7 +102,7 @@ TEST_P(Leak, FixedSeedReportsTotalZero) {
 
 std::atomic<int> l_nilsend, l_nilrecv, l_selnone, l_select;
 
-TEST_P(Leak, NilChannelsAndEmptySelect) {
+[[gnu::noinline]] void nil_channels_and_empty_select() {
   go([] {
     Chan<int> nil;
     AT(l_nilsend) nil.send(1);
@@ -109,12 +112,16 @@ TEST_P(Leak, NilChannelsAndEmptySelect) {
     AT(l_nilrecv) (void)nil.recv();
   });
   go([] { AT(l_selnone) stray::select(); });
+}
+
+TEST_P(Leak, NilChannelsAndEmptySelect) {
+  on_goroutine(nil_channels_and_empty_select);
   wait_until_waiting(1, WaitReason::chan_send_nil);
   wait_until_waiting(1, WaitReason::chan_receive_nil);
   wait_until_waiting(1, WaitReason::select_no_cases);
-  expect_leaks({{"NilChannelsAndEmptySelect", &l_nilsend, "chan send (nil chan)", 1},
-                {"NilChannelsAndEmptySelect", &l_nilrecv, "chan receive (nil chan)", 1},
-                {"NilChannelsAndEmptySelect", &l_selnone, "select (no cases)", 1}});
+  expect_leaks({{"nil_channels_and_empty_select", &l_nilsend, "chan send (nil chan)", 1},
+                {"nil_channels_and_empty_select", &l_nilrecv, "chan receive (nil chan)", 1},
+                {"nil_channels_and_empty_select", &l_selnone, "select (no cases)", 1}});
 }
 
 [[gnu::noinline]] void two_case_select() {
@@ -124,7 +131,7 @@ TEST_P(Leak, NilChannelsAndEmptySelect) {
 }
 
 TEST_P(Leak, Select) {
-  two_case_select();
+  on_goroutine(two_case_select);
   wait_until_waiting(1, WaitReason::select);
   expect_leaks({{"two_case_select", &l_select, "select", 1}});
 }
@@ -140,7 +147,7 @@ std::atomic<int> l_wg;
 }
 
 TEST_P(Leak, WaitGroupNeverDone) {
-  wait_group_never_done();
+  on_goroutine(wait_group_never_done);
   wait_until_waiting(1, WaitReason::sync_waitgroup_wait);
   expect_leaks({{"wait_group_never_done", &l_wg, "sync.WaitGroup.Wait", 1}});
 }
@@ -155,7 +162,9 @@ std::atomic<int> l_mutex_stack;
 
 TEST_P(Leak, MutexOnOwnStack) {
   constexpr int n = std::min(1000, stray::test::kMaxParked);
-  for (int i = 0; i < n; i++) go(mutex_on_own_stack);
+  on_goroutine([] {
+    for (int i = 0; i < n; i++) go(mutex_on_own_stack);
+  });
   wait_until_waiting(n, WaitReason::sync_mutex_lock);
   expect_leaks({{"mutex_on_own_stack", &l_mutex_stack, "sync.Mutex.Lock", n}});
 }
@@ -175,7 +184,9 @@ std::atomic<int> l_outer, l_inner;
 
 TEST_P(Leak, MutexReachableOnlyFromLeakedGoroutines) {
   constexpr int n = std::min(1000, stray::test::kMaxParked / 2);
-  for (int i = 0; i < n; i++) go(mutex_reached_only_by_leaked);
+  on_goroutine([] {
+    for (int i = 0; i < n; i++) go(mutex_reached_only_by_leaked);
+  });
   wait_until_waiting(n, WaitReason::sync_mutex_lock);
   wait_until_waiting(n, WaitReason::chan_receive);
   expect_leaks({{"mutex_reached_only_by_leaked", &l_inner, "sync.Mutex.Lock", n},
@@ -204,9 +215,11 @@ std::atomic<int> l_cond, l_rlock, l_wlock;
 }
 
 TEST_P(Leak, CondAndRWMutex) {
-  go(cond_never_signalled);
-  go(rlock_after_lock);
-  go(lock_after_lock);
+  on_goroutine([] {
+    go(cond_never_signalled);
+    go(rlock_after_lock);
+    go(lock_after_lock);
+  });
   wait_until_waiting(1, WaitReason::sync_cond_wait);
   wait_until_waiting(1, WaitReason::sync_rwmutex_rlock);
   wait_until_waiting(1, WaitReason::sync_rwmutex_lock);
@@ -233,7 +246,7 @@ std::atomic<int> l_mixed_a, l_mixed_b;
 }
 
 TEST_P(Leak, MixedChannelAndWaitGroupCycle) {
-  mixed_cycle();
+  on_goroutine(mixed_cycle);
   wait_until_waiting(1, WaitReason::sync_waitgroup_wait);
   wait_until_waiting(1, WaitReason::chan_send);
   expect_leaks({{"mixed_cycle", &l_mixed_a, "sync.WaitGroup.Wait", 1},
@@ -270,17 +283,20 @@ TEST_P(Leak, NoLeakChannelAlsoHeldBySpinningGoroutine) {
 }
 
 TEST_P(Leak, NoLeakChannelHeldOnlyByAThread) {
-  std::promise<void> go_on;
-  std::future<void> f = go_on.get_future();
+  std::promise<void> moved, go_on;
+  std::future<void> moved_f = moved.get_future(), go_on_f = go_on.get_future();
   std::thread t;
-  [&] {
+  on_goroutine([&] {
     auto ch = make_chan<int>();
     go([ch] { (void)ch.recv(); });
-    t = std::thread([ch, f = std::move(f)]() mutable {
-      f.wait();  // blocked outside stray, holding ch
-      ch.send(1);
+    t = std::thread([ch = std::move(ch), &moved, f = std::move(go_on_f)]() mutable {
+      Chan<int> mine = std::move(ch);  // leaves the heap copy of the lambda nil
+      moved.set_value();
+      f.wait();  // blocked outside stray: the handle is only on this stack
+      mine.send(1);
     });
-  }();
+  });
+  moved_f.wait();
   wait_until_waiting(1, WaitReason::chan_receive);
   expect_no_leaks();
   go_on.set_value();
@@ -355,7 +371,12 @@ TEST(LeakMain, SelectNoCasesOnMainThreadNotReported) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        spawn_private_receiver();
+        // Spawned from a short-lived goroutine, so the main thread's stack
+        // never held the child's closure address (a stale copy there would
+        // keep the child's stack reachable).
+        WaitGroup spawned;
+        spawned.go(spawn_private_receiver);
+        spawned.wait();
         go([] {
           wait_until_waiting(1, WaitReason::chan_receive);
           std::vector<pprof::Goroutine> leaks = pprof::detect_leaks();
