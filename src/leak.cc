@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include "arena.h"
 #include "leak.h"
 #include "proc.h"
 
@@ -133,6 +134,11 @@ Pass* new_pass(bool detect, Stacks stacks) {
 [[gnu::noinline]] PassResult run_pass(bool detect, Stacks stacks) {
   std::lock_guard<std::mutex> lock(pass_mu);
   traceback_init();
+  // Map the runtime's regions now if nothing did yet: mapping them while
+  // the world is stopped would put them in /proc/self/maps after the
+  // classification read the runtime-mapping table.
+  (void)stack_region();
+  (void)arena_range();
   Pass& p = *new_pass(detect, stacks);
   struct Destroy {
     Pass& p;
@@ -156,8 +162,9 @@ Pass* new_pass(bool detect, Stacks stacks) {
   res.gs.reserve(std::size_t(p.ng));
   for (int i = 0; i < p.ng; i++) {
     GRecord r = p.gs[i];
-    // Drop the stack addresses: freed, this heap copy would be scanned by
-    // the next pass and reach the stacks.
+    // Drop the runtime addresses: freed, this heap copy would be scanned by
+    // the next pass, reach the stacks, and send it chasing descriptors.
+    r.g = nullptr;
     r.regs = nullptr;
     r.lo = r.hi = r.live_lo = 0;
     std::size_t at = res.frames.size();

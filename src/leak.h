@@ -115,6 +115,13 @@ enum class Stacks { none, leaked, all };
 // whose stacks to unwind while the world is stopped.
 PassResult run_pass(bool detect, Stacks stacks);
 
+// STRAY_LEAK_VERBOSE=1: the phases say what they classified, and why each
+// goroutine was found runnable (every conservative decision). vlog writes
+// one line straight to fd 2: usable while the world is stopped (no stdio
+// lock, no malloc).
+bool verbose();
+[[gnu::format(printf, 1, 2)]] void vlog(const char* fmt, ...);
+
 // Zeroes up to n bytes of dead stack below the caller's stack pointer
 // (on a goroutine, never into its canary). A pass scans its callers' frames
 // as roots, and slots they never wrote still hold what earlier, deeper

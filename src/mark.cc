@@ -41,30 +41,6 @@ namespace {
 using detail::hchan;
 using detail::kChanMagic;
 
-// STRAY_LEAK_VERBOSE=1: say why each goroutine was found runnable and
-// where each stack and channel was reached from. Writes straight to fd 2
-// (the world is stopped: no stdio locks, no malloc).
-bool verbose() {
-  static const bool v = [] {
-    const char* e = getenv("STRAY_LEAK_VERBOSE");
-    return e && strcmp(e, "1") == 0;
-  }();
-  return v;
-}
-
-[[gnu::format(printf, 1, 2)]] void vlog(const char* fmt, ...) {
-  char buf[256];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if (n > int(sizeof buf) - 2) n = int(sizeof buf) - 2;
-  buf[n++] = '\n';
-  ssize_t ignored = write(2, buf, std::size_t(n));
-  (void)ignored;
-}
-
 // A wait: goroutine gi waits on a channel or on a stack address.
 struct Waiter {
   int32_t gi;
@@ -82,6 +58,14 @@ class Marker {
   Marker(GRecord* gs, int ng, Scratch& s) : gs_(gs), ng_(ng), s_(s) {
     stacks_ = stack_region();
     arena_ = arena_range();
+    // The search keys apart from the records: a compact array stays in
+    // cache, 100k records do not.
+    his_ = s_.alloc<uintptr_t>(std::size_t(ng) + 1);
+    if (!his_) {
+      fail();
+      return;
+    }
+    for (int i = 0; i < ng; i++) his_[i] = gs[i].hi;
   }
 
   bool ok() const { return ok_ && s_.ok(); }
@@ -133,6 +117,7 @@ class Marker {
   // Scans until the work list is empty. Reaching a waiter's target makes it
   // runnable, which pushes its stack: this loop is the fixpoint.
   void drain() {
+    // A failed push (scratch exhausted) stops the pass at the next range.
     while (ok() && work_.n > 0) {
       ScanRange r = work_.data[--work_.n];
       scan(r.lo, r.hi);
@@ -141,13 +126,8 @@ class Marker {
 
  private:
   GRecord* find_stack(uintptr_t p) {
-    int lo = 0, hi = ng_;
-    while (lo < hi) {
-      int mid = (lo + hi) / 2;
-      if (gs_[mid].hi <= p) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo < ng_ && gs_[lo].lo <= p && p < gs_[lo].hi ? &gs_[lo] : nullptr;
+    int i = int(std::upper_bound(his_, his_ + ng_, p) - his_);  // first stack ending above p
+    return i < ng_ && gs_[i].lo <= p ? &gs_[i] : nullptr;
   }
 
   void fail() { ok_ = false; }
@@ -216,7 +196,8 @@ class Marker {
     cs->waiters = int32_t(waiters_.n - 1);
   }
 
-  void reach_chan(hchan* c) {
+  // The world is stopped: no channel lock is held, none is needed.
+  void reach_chan(hchan* c) NO_THREAD_SAFETY_ANALYSIS {
     ChanSlot* cs = chan_slot(c, true);
     if (!cs) return fail();
     if (cs->reached) return;
@@ -234,31 +215,50 @@ class Marker {
   }
 
   // The one pointer-scan primitive. Reads any user memory, so the
-  // sanitizers must not instrument it.
-  [[gnu::no_sanitize_address, gnu::no_sanitize("thread")]] void scan(uintptr_t lo, uintptr_t hi)
+  // sanitizers must not instrument it. The world is stopped: nothing
+  // changes the memory under it.
+  __attribute__((no_sanitize("address", "thread"))) void scan(uintptr_t lo, uintptr_t hi)
       NO_THREAD_SAFETY_ANALYSIS {
     lo = (lo + 7) & ~uintptr_t(7);
-    scanned_ += hi > lo ? hi - lo : 0;
-    for (uintptr_t a = lo; a + 8 <= hi && ok(); a += 8) {
-      uintptr_t v = *reinterpret_cast<const volatile uintptr_t*>(a);
+    if (hi <= lo) return;
+    scanned_ += hi - lo;
+    // One compare rejects most words: both tracked regions lie inside
+    // [any_lo, any_hi). Scanning a stack, most words that point into the
+    // stack region point into that same stack (frame pointers, addresses of
+    // locals): already reached.
+    const uintptr_t any_lo = std::min(stacks_.lo, arena_.lo);
+    const uintptr_t any_len = std::max(stacks_.hi, arena_.hi) - any_lo;
+    const Range self = stacks_.contains(lo) ? Range{lo, hi} : Range{};
+    for (const uintptr_t* w = reinterpret_cast<const uintptr_t*>(lo); w + 1 <= reinterpret_cast<const uintptr_t*>(hi);
+         w++) {
+      uintptr_t v = *w;
+      if (v - any_lo >= any_len || self.contains(v)) continue;
       if (stacks_.contains(v)) {
         GRecord* r = find_stack(v);
-        if (r && !r->stack_reached && verbose())
-          vlog("leak pass: stack of goroutine %llu reached from %#lx (scanning %#lx-%#lx)", (unsigned long long)r->id,
-               (unsigned long)a, (unsigned long)lo, (unsigned long)hi);
-        if (r) reach_stack(r);
+        if (!r || r->stack_reached) continue;
+        if (verbose())
+          vlog("leak pass: stack of goroutine %llu reached from %p (scanning %#lx-%#lx)", (unsigned long long)r->id,
+               static_cast<const void*>(w), (unsigned long)lo, (unsigned long)hi);
+        reach_stack(r);
       } else if (arena_.contains(v)) {
         void* obj = arena_find(reinterpret_cast<void*>(v));
-        if (obj && *static_cast<const uint64_t*>(obj) == kChanMagic) {
-          if (verbose()) vlog("leak pass: channel %p reached from %#lx (scanning %#lx-%#lx)", obj, (unsigned long)a,
-                              (unsigned long)lo, (unsigned long)hi);
-          reach_chan(static_cast<hchan*>(obj));
-        }
+        if (!obj || *static_cast<const uint64_t*>(obj) != kChanMagic) continue;
+        auto* c = static_cast<hchan*>(obj);
+        if (verbose() && !chan_reached(c))
+          vlog("leak pass: channel %p reached from %p (scanning %#lx-%#lx)", obj, static_cast<const void*>(w),
+               (unsigned long)lo, (unsigned long)hi);
+        reach_chan(c);
       }
     }
   }
 
+  bool chan_reached(hchan* c) {
+    ChanSlot* cs = chan_slot(c, false);
+    return cs && cs->reached;
+  }
+
   GRecord* gs_;
+  uintptr_t* his_ = nullptr;  // gs_[i].hi, ascending
   int ng_;
   Scratch& s_;
   Range stacks_, arena_;
@@ -271,6 +271,27 @@ class Marker {
 };
 
 }  // namespace
+
+bool verbose() {
+  static const bool v = [] {
+    const char* e = getenv("STRAY_LEAK_VERBOSE");
+    return e && strcmp(e, "1") == 0;
+  }();
+  return v;
+}
+
+void vlog(const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if (n > int(sizeof buf) - 2) n = int(sizeof buf) - 2;
+  buf[n++] = '\n';
+  ssize_t ignored = write(2, buf, std::size_t(n));
+  (void)ignored;
+}
 
 bool mark(GRecord* gs, int ng, Roots& roots, Scratch& s, uint64_t* scanned_bytes) {
   Marker m(gs, ng, s);

@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <ostream>
 #include <unordered_map>
 
@@ -145,9 +146,14 @@ void write_dump(std::ostream& out, const std::vector<GRecord>& gs) {
   }
 }
 
+std::mutex stats_mu;
+pprof::PassStats stats;  // guarded by stats_mu
+
 PassResult checked_pass(bool detect, Stacks stacks) {
   PassResult res = run_pass(detect, stacks);
   if (!res.ok) throw pprof::PassError(res.error);
+  std::lock_guard<std::mutex> g(stats_mu);
+  stats = {std::chrono::nanoseconds(res.pause_ns), res.scanned_bytes, int(res.gs.size()), res.leaked};
   return res;
 }
 
@@ -227,6 +233,11 @@ Profile* lookup(std::string_view name) {
 std::vector<Goroutine> detect_leaks() {
   scrub_dead_stack(kScrubBytes);
   return detect_impl();
+}
+
+PassStats last_pass() {
+  std::lock_guard<std::mutex> g(stats_mu);
+  return stats;
 }
 
 std::vector<Goroutine> goroutines() { return to_public(checked_pass(false, Stacks::all), false); }

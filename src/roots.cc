@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "leak.h"
@@ -114,19 +115,60 @@ bool path_is(const Mapping& m, const char* s) {
   return m.pathlen >= n && memcmp(m.path, s, n) == 0;
 }
 
-// Adds [lo, hi) minus the excluded ranges.
-bool add_range(Roots* roots, Scratch& s, uintptr_t lo, uintptr_t hi, const Range* ex, int nex) {
-  for (int i = 0; i < nex && lo < hi; i++) {
-    if (ex[i].hi <= lo || ex[i].lo >= hi) continue;
-    if (ex[i].lo > lo && !roots->ranges.push(s, {lo, ex[i].lo})) return false;
-    if (ex[i].lo > lo) roots->bytes += ex[i].lo - lo;
-    lo = ex[i].hi;
-  }
-  if (lo < hi) {
-    if (!roots->ranges.push(s, {lo, hi})) return false;
+// Adds [lo, hi) to the roots, skipping pages that were never touched (or
+// were given back with MADV_DONTNEED): /proc/self/pagemap shows them
+// neither present nor swapped, so they read as zeros and hold no pointer.
+// Large NORESERVE reservations cost nothing to scan this way. Without
+// pagemap the whole range is added.
+constexpr std::size_t kPagemapBatch = 4096;  // entries read at once
+
+struct Pagemap {
+  int fd = -1;
+  uint64_t* entries = nullptr;  // kPagemapBatch, scratch
+};
+
+bool add_touched(Roots* roots, Scratch& s, const Pagemap& pm, uintptr_t lo, uintptr_t hi) {
+  constexpr uintptr_t kPage = 4096;
+  constexpr std::size_t kBatch = kPagemapBatch;
+  int pagemap = pm.fd;
+  uint64_t* entries = pm.entries;
+  if (pagemap < 0 || !entries || hi - lo < 64 * kPage) {
     roots->bytes += hi - lo;
+    return roots->ranges.push(s, {lo, hi});
+  }
+  uintptr_t run = 0;  // start of the current run of touched pages, 0: none
+  for (uintptr_t page = lo & ~(kPage - 1); page < hi;) {
+    std::size_t n = std::min<std::size_t>(kBatch, (hi - page + kPage - 1) / kPage);
+    ssize_t got = pread(pagemap, entries, n * 8, off_t(page / kPage * 8));
+    if (got != ssize_t(n * 8)) {  // cannot tell: scan the rest
+      if (!run) run = std::max(page, lo);
+      break;
+    }
+    for (std::size_t i = 0; i < n; i++, page += kPage) {
+      bool touched = entries[i] >> 62;  // bit 63 present, bit 62 swapped
+      if (touched && !run) run = std::max(page, lo);
+      if (!touched && run) {
+        roots->bytes += page - run;
+        if (!roots->ranges.push(s, {run, page})) return false;
+        run = 0;
+      }
+    }
+  }
+  if (run) {
+    roots->bytes += hi - run;
+    if (!roots->ranges.push(s, {run, hi})) return false;
   }
   return true;
+}
+
+// Adds [lo, hi) minus the excluded ranges.
+bool add_range(Roots* roots, Scratch& s, const Pagemap& pm, uintptr_t lo, uintptr_t hi, const Range* ex, int nex) {
+  for (int i = 0; i < nex && lo < hi; i++) {
+    if (ex[i].hi <= lo || ex[i].lo >= hi) continue;
+    if (ex[i].lo > lo && !add_touched(roots, s, pm, lo, ex[i].lo)) return false;
+    lo = ex[i].hi;
+  }
+  return lo >= hi || add_touched(roots, s, pm, lo, hi);
 }
 
 GRecord* find_stack(GRecord* gs, int ng, uintptr_t p) {
@@ -142,9 +184,9 @@ GRecord* find_stack(GRecord* gs, int ng, uintptr_t p) {
 }  // namespace
 
 bool classify(const World& w, uintptr_t entry_sp, GRecord* gs, int ng, Scratch& s, Roots* roots) {
+  Range stacks = stack_region();
   Range ex[136];
   int nex = excluded_ranges(ex, 136);
-  Range stacks = stack_region();
 
   // Cut points: where each thread's live stack begins.
   WorkerInfo wk[256];
@@ -182,6 +224,8 @@ bool classify(const World& w, uintptr_t entry_sp, GRecord* gs, int ng, Scratch& 
 
   const char* maps = read_maps(s);
   if (!maps) return false;
+  Pagemap pm{open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), s.alloc<uint64_t>(kPagemapBatch)};
+  bool ok = true;
   Mapping prev{}, m{};
   for (const char* p = maps; next_mapping(p, &m); prev = m) {
     if (m.perms[0] != 'r' || m.perms[1] != 'w') continue;
@@ -194,9 +238,15 @@ bool classify(const World& w, uintptr_t entry_sp, GRecord* gs, int ng, Scratch& 
         if (cuts.data[i] >= m.lo && cuts.data[i] < cut) cut = cuts.data[i];
       if (cut != m.hi) lo = cut & ~uintptr_t(7);
     }
-    if (!add_range(roots, s, lo, m.hi, ex, nex)) return false;
+    uint64_t before = roots->bytes;
+    if (!(ok = add_range(roots, s, pm, lo, m.hi, ex, nex))) break;
+    if (verbose() && roots->bytes > before)
+      vlog("leak pass: root %#lx-%#lx %s %.*s: %llu bytes touched%s", (unsigned long)lo, (unsigned long)m.hi, m.perms,
+           int(m.pathlen), m.path, (unsigned long long)(roots->bytes - before),
+           lo != m.lo ? " (live part of a thread stack)" : "");
   }
-  return true;
+  if (pm.fd >= 0) close(pm.fd);
+  return ok;
 }
 
 }  // namespace stray::rt

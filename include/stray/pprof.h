@@ -100,4 +100,13 @@ std::vector<Goroutine> detect_leaks();
 // Every live goroutine with its stack, by id (no leak pass).
 std::vector<Goroutine> goroutines();
 
+// What the last successful pass cost (all zero before the first).
+struct PassStats {
+  std::chrono::nanoseconds pause{0};  // how long the world was stopped
+  std::uint64_t scanned_bytes = 0;    // memory read by the mark phase
+  int goroutines = 0;                 // live goroutines it examined
+  int leaked = 0;                     // leaked goroutines it reported
+};
+PassStats last_pass();
+
 }  // namespace stray::pprof
