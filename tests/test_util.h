@@ -19,12 +19,14 @@ inline constexpr int kMaxParked = 4000;
 inline constexpr int kMaxParked = 1 << 30;
 #endif
 
-// Blocks until at least n goroutines are waiting with the given reason.
+// Blocks until at least n goroutines are waiting with the given reason
+// (leaked ones count: they wait forever).
 // Polls with yields: what it waits for is a state change inside the runtime
 // that no channel reports. A runtime that never gets there hangs the test
 // until ctest's timeout fails it.
 inline void wait_until_waiting(int n, rt::WaitReason reason) {
-  while (rt::count_goroutines(rt::Gstatus::waiting, reason) < n) std::this_thread::yield();
+  while (rt::count_goroutines(rt::Gstatus::waiting, reason) + rt::count_goroutines(rt::Gstatus::leaked, reason) < n)
+    std::this_thread::yield();
 }
 
 // Goroutines waiting with wait reason r now.
