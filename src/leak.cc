@@ -98,9 +98,9 @@ void stopped_phase(void* arg) {
       for (int i = 0; i < p.ng && p.scratch.ok(); i++)
         if (p.stacks == Stacks::all || (p.stacks == Stacks::leaked && p.gs[i].leaked)) unwind(p, p.gs[i]);
   }
-  if (!p.ok) snprintf(p.why, sizeof p.why, "leak pass: out of scratch memory or /proc/self/maps unreadable");
   start_the_world(&p.world);
   p.pause_ns = nanotime() - t0;
+  if (!p.ok) snprintf(p.why, sizeof p.why, "leak pass: out of scratch memory or /proc/self/maps unreadable");
 }
 
 // The caller's stack pointer: everything from there up is the caller's.

@@ -61,6 +61,7 @@
 #include "lock.h"
 #include "panic.h"
 #include "stray/go.h"
+#include "leak.h"
 #include "stw.h"
 #include "symbolize.h"
 #include "timers.h"
@@ -741,6 +742,12 @@ void print_blocked(const G* g, const char* what, int64_t now) {
   int64_t minutes = (now - g->waitsince) / 60000000000;
   if (minutes >= 1) fprintf(stderr, ", %lld minutes", (long long)minutes);
   fprintf(stderr, "]:\n");
+  // Every thread is blocked: a parked goroutine's stack is stable.
+  if (!g->is_thread && traceback_init()) {
+    uintptr_t pcs[kMaxFrames];
+    int n = traceback_parked(g->ctx, pcs, kMaxFrames);
+    fputs(stack_text(pcs, n).c_str(), stderr);
+  }
   if (g->create_pc) fputs(format_created_by(reinterpret_cast<uintptr_t>(g->create_pc), g->parent_id).c_str(), stderr);
   fputs("\n", stderr);
 }

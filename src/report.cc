@@ -179,6 +179,16 @@ std::vector<pprof::Goroutine> to_public(const PassResult& res, bool leaked_only)
 }
 
 }  // namespace
+
+std::string stack_text(const uintptr_t* pcs, int n) {
+  GRecord r;
+  r.pcs = const_cast<uintptr_t*>(pcs);
+  r.npcs = n;
+  std::string out;
+  for (const Frame& f : Symbols().user_frames(r)) out += format_frame(f);
+  return out;
+}
+
 }  // namespace stray::rt
 
 namespace stray::pprof {

@@ -62,6 +62,9 @@ TEST_F(Deadlock, ReportedWhenEverythingIsBlocked) {
               "^fatal error: all goroutines are asleep - deadlock!\n\n"
               "thread \\[chan receive\\]:\n\n"
               "goroutine [0-9]+ \\[chan receive\\]:\n"
+              // its stack: the goroutine's own function, where it blocks
+              ".*main_waits_for_a_stuck_goroutine.*operator\\(\\)\n"
+              "\t.*deadlock_test.cc:19 \\+0x[0-9a-f]+\n"
               "created by .*main_waits_for_a_stuck_goroutine.*\n"
               "\t.*deadlock_test.cc:[0-9]+ \\+0x");
   EXPECT_EXIT(main_locks_a_mutex_twice(), ::testing::ExitedWithCode(2),
