@@ -90,6 +90,19 @@ std::string die_name(Dwarf_Die* die) {
   return qualified;
 }
 
+// The first function-like scope (a function or an inlined call) among
+// scopes[from, n), innermost first.
+bool first_function(Dwarf_Die* scopes, int from, int n, Dwarf_Die* out) {
+  for (int i = from; i < n; i++) {
+    int tag = dwarf_tag(&scopes[i]);
+    if (tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram) {
+      *out = scopes[i];
+      return true;
+    }
+  }
+  return false;
+}
+
 // The call site recorded in an inlined call's DIE.
 void call_site(Dwarf_Die* cu, Dwarf_Die* inl, Frame* outer) {
   Dwarf_Attribute attr;
@@ -156,14 +169,7 @@ std::vector<Frame> symbolize(uintptr_t pc, bool return_address) {
   Dwarf_Die* scopes = nullptr;
   int n = cu ? dwarf_getscopes(cu, addr - bias, &scopes) : 0;
   Dwarf_Die fn;
-  bool have = false;
-  for (int i = 0; i < n && !have; i++) {
-    int tag = dwarf_tag(&scopes[i]);
-    if (tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram) {
-      fn = scopes[i];
-      have = true;
-    }
-  }
+  bool have = first_function(scopes, 0, n, &fn);
   free(scopes);
   Frame cur = base;
   while (have && dwarf_tag(&fn) == DW_TAG_inlined_subroutine && frames.size() < 64) {
@@ -173,15 +179,8 @@ std::vector<Frame> symbolize(uintptr_t pc, bool return_address) {
     cur = base;  // the caller: same pc and offset, line from the call site
     call_site(cu, &fn, &cur);
     Dwarf_Die* outer = nullptr;
-    int m = dwarf_getscopes_die(&fn, &outer);
-    have = false;
-    for (int i = 1; i < m && !have; i++) {
-      int tag = dwarf_tag(&outer[i]);
-      if (tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram) {
-        fn = outer[i];
-        have = true;
-      }
-    }
+    int m = dwarf_getscopes_die(&fn, &outer);  // outer[0] is fn itself
+    have = first_function(outer, 1, m, &fn);
     free(outer);
   }
   frames.push_back(cur);
