@@ -6,10 +6,12 @@
 // * debug=1: "<name> profile: total N", then per distinct stack (most
 //   frequent first) "count @ pc pc ..." with every return address, and one
 //   "#\tpc\tfunction+0xoff\tfile:line" line per frame (inlined calls
-//   expanded, pc a call site: return address minus 1), then a blank line.
+//   expanded, pc a call site: return address minus 1; columns aligned with
+//   tabs as Go's tabwriter does), then a blank line.
 // * debug=2: per goroutine "goroutine N [state]:" (", M minutes" once it
 //   waited a minute), "function\n\tfile:line +0xoff" per frame, then
-//   "created by function in goroutine P\n\tfile:line +0xoff", blank line.
+//   "created by function in goroutine P\n\tfile:line +0xoff"; blocks are
+//   separated by a blank line (none after the last, as runtime.Stack).
 // Frames inside stray (stray::…, Boost.Context's switch) at the top of a
 // stack and the start-up frames under the goroutine's own function (stray's
 // closure runner, std::invoke machinery) are left out, as Go leaves out
@@ -109,40 +111,67 @@ std::string hex(uintptr_t v) {
   return b;
 }
 
-void write_count_profile(std::ostream& out, const std::string& name, const std::vector<const GRecord*>& gs) {
-  // Group by the exact return-address sequence.
-  std::map<std::vector<uintptr_t>, int> groups;
-  for (const GRecord* r : gs) groups[std::vector<uintptr_t>(r->pcs, r->pcs + r->npcs)]++;
-  std::vector<std::pair<std::vector<uintptr_t>, int>> sorted(groups.begin(), groups.end());
-  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-  out << name << " profile: total " << gs.size() << "\n";
-  Symbols sym;
-  for (const auto& [pcs, count] : sorted) {
-    out << count << " @";
-    for (uintptr_t pc : pcs) out << " " << hex(pc);
-    out << "\n";
-    GRecord r;
-    r.pcs = const_cast<uintptr_t*>(pcs.data());
-    r.npcs = int(pcs.size());
-    for (const Frame& f : sym.user_frames(r)) {
-      out << "#\t" << hex(f.pc) << "\t" << f.function << "+" << hex(f.entry ? f.pc - f.entry : 0) << "\t" << f.file
-          << ":" << f.line << "\n";
+// Go writes the "#" lines through text/tabwriter (minwidth 1, tabwidth 8,
+// padding 1, padding with tabs): every column but the last is padded with
+// tabs to the widest cell of the record plus one, rounded up to a tab stop.
+void write_aligned(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& row : rows)
+    for (std::size_t c = 0; c + 1 < row.size(); c++) {
+      if (width.size() <= c) width.resize(c + 1);
+      width[c] = std::max(width[c], (row[c].size() + 1 + 7) / 8 * 8);
+    }
+  for (const auto& row : rows) {
+    for (std::size_t c = 0; c < row.size(); c++) {
+      out << row[c];
+      if (c + 1 < row.size()) out << std::string((width[c] - row[c].size() + 7) / 8, '\t');
     }
     out << "\n";
   }
 }
 
+// Go's printCountProfile: one entry per distinct stack, most frequent first,
+// ties in the order of their "@ 0x…" keys.
+void write_count_profile(std::ostream& out, const std::string& name, const std::vector<const GRecord*>& gs) {
+  std::map<std::string, std::pair<int, const GRecord*>> groups;  // key: "@ 0x.. 0x.."
+  for (const GRecord* r : gs) {
+    std::string key = "@";
+    for (int i = 0; i < r->npcs; i++) key += " " + hex(r->pcs[i]);
+    auto& g = groups[key];
+    if (g.first++ == 0) g.second = r;
+  }
+  std::vector<std::pair<const std::string*, std::pair<int, const GRecord*>>> sorted;
+  for (const auto& [key, g] : groups) sorted.push_back({&key, g});
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  out << name << " profile: total " << gs.size() << "\n";
+  Symbols sym;
+  for (const auto& [key, g] : sorted) {
+    out << g.first << " " << *key << "\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const Frame& f : sym.user_frames(*g.second))
+      rows.push_back({"#", hex(f.pc), f.function + "+" + hex(f.entry ? f.pc - f.entry : 0),
+                      f.file + ":" + std::to_string(f.line)});
+    write_aligned(out, rows);
+    out << "\n";
+  }
+}
+
+// Go's runtime.Stack(all): goroutine blocks separated by blank lines.
 void write_dump(std::ostream& out, const std::vector<GRecord>& gs) {
   Symbols sym;
   int64_t now = nanotime_coarse();
+  bool first = true;
   for (const GRecord& r : gs) {
+    if (!first) out << "\n";
+    first = false;
     out << "goroutine " << r.id << " [" << state_of(r);
-    int64_t minutes = r.status == Gstatus::waiting ? (now - r.waitsince) / 60000000000 : 0;
+    bool waiting = r.status == Gstatus::waiting || r.status == Gstatus::leaked;
+    int64_t minutes = waiting ? (now - r.waitsince) / 60000000000 : 0;
     if (minutes >= 1) out << ", " << minutes << " minutes";
     out << "]:\n";
     for (const Frame& f : sym.user_frames(r)) out << format_frame(f);
     if (r.create_pc) out << format_created_by(r.create_pc, r.parent_id);
-    out << "\n";
   }
 }
 
@@ -167,7 +196,8 @@ std::vector<pprof::Goroutine> to_public(const PassResult& res, bool leaked_only)
     g.id = r.id;
     g.state = state_of(r);
     g.leaked = r.leaked;
-    if (r.status == Gstatus::waiting) g.waiting = std::chrono::nanoseconds(now - r.waitsince);
+    if (r.status == Gstatus::waiting || r.status == Gstatus::leaked)
+      g.waiting = std::chrono::nanoseconds(now - r.waitsince);
     if (r.leaked && g.state.size() > 9) g.state.resize(g.state.size() - 9);  // without " (leaked)"
     for (const Frame& f : sym.user_frames(r)) g.stack.push_back({f.function, f.file, f.line});
     Frame c = sym.creation(r);

@@ -23,6 +23,9 @@ std::atomic<int> l_five;
   }
 }
 
+// Keeps the caller's frame below a call (no tail call).
+[[gnu::noinline]] void keep_alive() { asm volatile(""); }
+
 std::vector<std::string> lines(const std::string& s) {
   std::vector<std::string> out;
   std::istringstream in(s);
@@ -58,16 +61,53 @@ TEST(Report, LeakProfileDebug1GroupsIdenticalStacks) {
   EXPECT_EQ(i + 1, l.size());
 }
 
+std::atomic<int> l_inner;
+
+[[gnu::noinline]] void a_much_longer_helper_function_name_that_blocks(Chan<int> ch) {
+  AT(l_inner) ch.send(1);
+}
+
+[[gnu::noinline]] void short_caller() {
+  auto ch = make_chan<int>();
+  go([ch] {
+    a_much_longer_helper_function_name_that_blocks(ch);
+    keep_alive();
+  });
+}
+
+// Go aligns the "#" lines with text/tabwriter: a cell is followed by as many
+// tabs as reach the column's width (widest cell + 1, rounded up to 8).
+TEST(Report, LeakProfileDebug1AlignsColumnsLikeTabwriter) {
+  on_goroutine(short_caller);
+  wait_until_waiting(1, WaitReason::chan_send);
+  auto l = lines(profile("goroutineleak", 1));
+  ASSERT_GE(l.size(), 4u);
+  std::size_t widest = 0;
+  std::vector<std::pair<std::string, int>> fn_cells;
+  for (std::size_t i = 2; i < l.size() && !l[i].empty(); i++) {
+    // "#" TAB pc TAB+ function TAB+ file:line
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(l[i], m, std::regex("#\t(0x[0-9a-f]+)(\t+)([^\t]+)(\t+)([^\t]+)"))) << l[i];
+    fn_cells.push_back({m[3].str(), int(m[4].length())});
+    widest = std::max(widest, std::size_t(m[3].length()));
+  }
+  ASSERT_EQ(fn_cells.size(), 2u) << "inner and outer frame";
+  EXPECT_NE(fn_cells[0].first.find("a_much_longer_helper_function_name_that_blocks"), std::string::npos);
+  std::size_t width = (widest + 1 + 7) / 8 * 8;
+  for (const auto& [cell, tabs] : fn_cells) EXPECT_EQ(std::size_t(tabs), (width - cell.size() + 7) / 8) << cell;
+  EXPECT_NE(fn_cells[0].second, fn_cells[1].second);  // different lengths, different padding
+}
+
 TEST(Report, LeakProfileDebug2IsGosDump) {
   on_goroutine(five_identical_senders);
   wait_until_waiting(5, WaitReason::chan_send);
   std::string text = profile("goroutineleak", 2);
-  // One block per goroutine: header, frames, created by, blank line.
+  // One block per goroutine: header, frames, created by; blank lines between.
   std::regex block(
       "goroutine ([0-9]+) \\[chan send \\(leaked\\)\\]:\n"
       "(?:[^\n]+\n\t[^\n]+:[0-9]+ \\+0x[0-9a-f]+\n)+"
       "created by [^\n]*five_identical_senders[^\n]* in goroutine ([0-9]+)\n"
-      "\t[^\n]*report_test.cc:[0-9]+ \\+0x[0-9a-f]+\n\n");
+      "\t[^\n]*report_test.cc:[0-9]+ \\+0x[0-9a-f]+\n(?:\n|$)");
   int blocks = 0;
   for (auto it = std::sregex_iterator(text.begin(), text.end(), block); it != std::sregex_iterator(); ++it) blocks++;
   EXPECT_EQ(blocks, 5) << text;
