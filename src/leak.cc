@@ -88,9 +88,12 @@ void stopped_phase(void* arg) {
     p.gs = f.gs;
     p.ng = f.n;
     std::sort(p.gs, p.gs + p.ng, [](const GRecord& a, const GRecord& b) { return a.lo < b.lo; });
+    GTable table{p.gs, p.scratch.alloc<uintptr_t>(std::size_t(p.ng) + 1), p.ng};
+    if (table.his)
+      for (int i = 0; i < p.ng; i++) table.his[i] = p.gs[i].hi;
     Roots roots;
-    p.ok = classify(p.world, p.entry_sp, p.gs, p.ng, p.scratch, &roots);
-    if (p.ok && p.detect) p.ok = mark(p.gs, p.ng, roots, p.scratch, &p.scanned);
+    p.ok = table.his && classify(p.world, p.entry_sp, table, p.scratch, &roots);
+    if (p.ok && p.detect) p.ok = mark(table, roots, p.scratch, &p.scanned);
     if (p.ok && p.detect)
       for (int i = 0; i < p.ng; i++)
         if (p.gs[i].leaked && p.gs[i].status == Gstatus::waiting) set_leaked(p.gs[i].g);

@@ -19,6 +19,7 @@
 // root; a goroutine is reported only if nothing reachable can wake it.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -58,6 +59,21 @@ struct GRecord {
   bool pc0_exact = false;
 };
 
+// The goroutine records of a pass, sorted by stack address, with the
+// search keys apart from the records: a compact array stays in cache,
+// 100k records do not.
+struct GTable {
+  GRecord* gs = nullptr;
+  uintptr_t* his = nullptr;  // gs[i].hi, ascending
+  int n = 0;
+
+  // The live goroutine whose stack contains p, or null.
+  GRecord* find_stack(uintptr_t p) const {
+    int i = int(std::upper_bound(his, his + n, p) - his);  // first stack ending above p
+    return i < n && gs[i].lo <= p ? &gs[i] : nullptr;
+  }
+};
+
 // A block of memory to scan.
 struct ScanRange {
   uintptr_t lo, hi;
@@ -91,11 +107,11 @@ struct Roots {
 // Phase 2: classifies the address space. entry_sp: the pass thread's
 // stack pointer at its public entry (its frames below are the detector's).
 // False if /proc/self/maps cannot be read.
-bool classify(const World& w, uintptr_t entry_sp, GRecord* gs, int ng, Scratch& s, Roots* roots);
+bool classify(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, Roots* roots);
 
 // Phases 3 and 4: marks from the roots and runs the fixpoint; sets
-// GRecord::leaked. gs sorted by stack address. False if scratch memory ran out.
-bool mark(GRecord* gs, int ng, Roots& roots, Scratch& s, uint64_t* scanned_bytes);
+// GRecord::leaked. False if scratch memory ran out.
+bool mark(const GTable& g, Roots& roots, Scratch& s, uint64_t* scanned_bytes);
 
 // A pass's outcome, in ordinary memory once the world runs again.
 struct PassResult {

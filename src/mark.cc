@@ -55,17 +55,9 @@ struct ChanSlot {
 
 class Marker {
  public:
-  Marker(GRecord* gs, int ng, Scratch& s) : gs_(gs), ng_(ng), s_(s) {
+  Marker(const GTable& g, Scratch& s) : g_(g), gs_(g.gs), ng_(g.n), s_(s) {
     stacks_ = stack_region();
     arena_ = arena_range();
-    // The search keys apart from the records: a compact array stays in
-    // cache, 100k records do not.
-    his_ = s_.alloc<uintptr_t>(std::size_t(ng) + 1);
-    if (!his_) {
-      fail();
-      return;
-    }
-    for (int i = 0; i < ng; i++) his_[i] = gs[i].hi;
   }
 
   bool ok() const { return ok_ && s_.ok(); }
@@ -125,10 +117,7 @@ class Marker {
   }
 
  private:
-  GRecord* find_stack(uintptr_t p) {
-    int i = int(std::upper_bound(his_, his_ + ng_, p) - his_);  // first stack ending above p
-    return i < ng_ && gs_[i].lo <= p ? &gs_[i] : nullptr;
-  }
+  GRecord* find_stack(uintptr_t p) { return g_.find_stack(p); }
 
   void fail() { ok_ = false; }
 
@@ -192,7 +181,6 @@ class Marker {
     if (!cs) return fail();
     if (cs->reached) return make_runnable(gi);
     if (!waiters_.push(s_, Waiter{gi, cs->waiters})) return fail();
-    cs = chan_slot(c, false);  // the table does not move on a waiter push
     cs->waiters = int32_t(waiters_.n - 1);
   }
 
@@ -257,8 +245,8 @@ class Marker {
     return cs && cs->reached;
   }
 
+  const GTable& g_;
   GRecord* gs_;
-  uintptr_t* his_ = nullptr;  // gs_[i].hi, ascending
   int ng_;
   Scratch& s_;
   Range stacks_, arena_;
@@ -293,15 +281,15 @@ void vlog(const char* fmt, ...) {
   (void)ignored;
 }
 
-bool mark(GRecord* gs, int ng, Roots& roots, Scratch& s, uint64_t* scanned_bytes) {
-  Marker m(gs, ng, s);
+bool mark(const GTable& g, Roots& roots, Scratch& s, uint64_t* scanned_bytes) {
+  Marker m(g, s);
   m.index_waiters();
   m.add_timer_roots();
   m.add_roots(roots);
   m.drain();
   *scanned_bytes = m.scanned();
   if (!m.ok()) return false;
-  for (int i = 0; i < ng; i++) gs[i].leaked = gs[i].blocked && !gs[i].runnable;
+  for (int i = 0; i < g.n; i++) g.gs[i].leaked = g.gs[i].blocked && !g.gs[i].runnable;
   return true;
 }
 

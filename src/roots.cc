@@ -171,19 +171,9 @@ bool add_range(Roots* roots, Scratch& s, const Pagemap& pm, uintptr_t lo, uintpt
   return lo >= hi || add_touched(roots, s, pm, lo, hi);
 }
 
-GRecord* find_stack(GRecord* gs, int ng, uintptr_t p) {
-  int lo = 0, hi = ng;  // gs sorted by stack address
-  while (lo < hi) {
-    int mid = (lo + hi) / 2;
-    if (gs[mid].hi <= p) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo < ng && gs[lo].lo <= p && p < gs[lo].hi ? &gs[lo] : nullptr;
-}
-
 }  // namespace
 
-bool classify(const World& w, uintptr_t entry_sp, GRecord* gs, int ng, Scratch& s, Roots* roots) {
+bool classify(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, Roots* roots) {
   Range stacks = stack_region();
   Range ex[136];
   int nex = excluded_ranges(ex, 136);
@@ -198,7 +188,7 @@ bool classify(const World& w, uintptr_t entry_sp, GRecord* gs, int ng, Scratch& 
     if (!cuts.push(s, wk[i].g0_top)) return false;
   }
   if (stacks.contains(entry_sp)) {
-    if (GRecord* r = find_stack(gs, ng, entry_sp)) r->live_lo = entry_sp;  // the pass's own goroutine
+    if (GRecord* r = g.find_stack(entry_sp)) r->live_lo = entry_sp;  // the pass's own goroutine
   } else if (!self_worker && !cuts.push(s, entry_sp)) {
     return false;
   }
@@ -208,7 +198,7 @@ bool classify(const World& w, uintptr_t entry_sp, GRecord* gs, int ng, Scratch& 
     for (int i = 0; i < nw; i++) worker |= wk[i].tid == th.tid;
     if (stacks.contains(th.sp)) {
       // Running a goroutine: its stack is live from sp; its registers are roots.
-      if (GRecord* r = find_stack(gs, ng, th.sp)) {
+      if (GRecord* r = g.find_stack(th.sp)) {
         r->live_lo = th.sp - kRedZone < r->lo ? r->lo : th.sp - kRedZone;
         r->regs = th.gregs;
       }
