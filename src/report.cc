@@ -26,6 +26,7 @@
 
 #include "leak.h"
 #include "proc.h"
+#include "proto.h"
 #include "stray/go.h"
 #include "stray/pprof.h"
 #include "symbolize.h"
@@ -175,6 +176,28 @@ void write_dump(std::ostream& out, const std::vector<GRecord>& gs) {
   }
 }
 
+// Samples for profile.proto: one per distinct stack (and wait reason, for
+// leaked goroutines, which carry it as a "wait_reason" label).
+std::vector<ProtoSample> proto_samples(const std::vector<const GRecord*>& gs) {
+  std::map<std::pair<std::vector<uintptr_t>, std::string>, int64_t> groups;
+  for (const GRecord* r : gs) {
+    std::string reason = r->leaked ? wait_reason_string(r->reason) : "";
+    groups[{std::vector<uintptr_t>(r->pcs, r->pcs + r->npcs), reason}]++;
+  }
+  std::vector<ProtoSample> out;
+  for (const auto& [key, count] : groups) {
+    ProtoSample s{key.first, count, {}};
+    if (!key.second.empty()) s.labels.push_back({"wait_reason", key.second});
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+int64_t wall_nanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::mutex stats_mu;
 pprof::PassStats stats;  // guarded by stats_mu
 
@@ -237,16 +260,16 @@ constexpr std::size_t kScrubBytes = 16 << 10;
 }
 
 [[gnu::noinline]] void write_impl(const std::string& name_, std::ostream& out, int debug) {
-  if (debug == 0)
-    throw std::invalid_argument("stray::pprof: debug=0 (gzipped profile.proto) is not implemented yet");
-  if (debug != 1 && debug != 2) throw std::invalid_argument("stray::pprof: debug must be 0, 1 or 2");
+  if (debug < 0 || debug > 2) throw std::invalid_argument("stray::pprof: debug must be 0, 1 or 2");
   bool leak = name_ == "goroutineleak";
   PassResult res = checked_pass(leak, debug == 2 || !leak ? Stacks::all : Stacks::leaked);
   if (debug == 2) return write_dump(out, res.gs);
   std::vector<const GRecord*> listed;
   for (const GRecord& r : res.gs)
     if (!leak || r.leaked) listed.push_back(&r);
-  write_count_profile(out, name_, listed);
+  if (debug == 1) return write_count_profile(out, name_, listed);
+  std::string bytes = encode_count_profile(name_, proto_samples(listed), wall_nanos());
+  out.write(bytes.data(), std::streamsize(bytes.size()));
 }
 
 [[gnu::noinline]] std::vector<Goroutine> detect_impl() { return to_public(checked_pass(true, Stacks::leaked), true); }

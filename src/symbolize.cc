@@ -111,7 +111,12 @@ void call_site(Dwarf_Die* cu, Dwarf_Die* inl, Frame* outer) {
     Dwarf_Files* files = nullptr;
     size_t nfiles = 0;
     if (dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && file < nfiles)
-      if (const char* name = dwarf_filesrc(files, file, nullptr, nullptr)) outer->file = name;
+      if (const char* name = dwarf_filesrc(files, file, nullptr, nullptr)) {
+        outer->file = name;
+        // Relative names are relative to the compile unit's directory.
+        const char* dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr));
+        if (name[0] != '/' && dir) outer->file = std::string(dir) + "/" + name;
+      }
   }
   if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_line, &attr), &line) == 0) outer->line = int(line);
 }
@@ -151,6 +156,8 @@ std::vector<Frame> symbolize(uintptr_t pc, bool return_address) {
     if (const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr)) {
       base.file = file;
       base.line = lineno;
+      const char* dir = dwfl_line_comp_dir(line);
+      if (file[0] != '/' && dir) base.file = std::string(dir) + "/" + file;
     }
   }
   if (base.file.empty()) {

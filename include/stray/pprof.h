@@ -77,13 +77,17 @@ class Profile {
   // leak pass and returns how many goroutines are leaked. Throws PassError.
   int count();
 
-  // Go: Profile.WriteTo. debug=1: "<name> profile: total N", then one entry
-  // per distinct stack, "count @ pc..." and "#\tpc\tfunction+0xoff\tfile:line"
-  // lines. debug=2: every goroutine's stack as in a Go panic dump, leaked
-  // ones as "[chan send (leaked)]". The goroutineleak profile runs a pass
-  // and lists only leaked goroutines at debug=1. debug=0 (gzipped
-  // profile.proto) is not available yet: throws std::invalid_argument, as
-  // does any other value. Throws PassError if the world cannot be stopped.
+  // Go: Profile.WriteTo. debug=0: a gzipped profile.proto for `go tool
+  // pprof` and continuous profilers: sample type <name>/count, period 1, one
+  // sample per distinct stack with its count (leaked samples also carry a
+  // "wait_reason" label), locations with inlined lines, functions,
+  // mappings with build ids. debug=1: "<name> profile: total N", then one
+  // entry per distinct stack, "count @ pc..." and
+  // "#\tpc\tfunction+0xoff\tfile:line" lines. debug=2: every goroutine's
+  // stack as in a Go panic dump, leaked ones as "[chan send (leaked)]". The
+  // goroutineleak profile runs a pass and lists only leaked goroutines at
+  // debug 0 and 1. Other debug values throw std::invalid_argument; PassError
+  // if the world cannot be stopped.
   void write_to(std::ostream& out, int debug);
 
  private:
