@@ -3,7 +3,7 @@
 # Asks apt only when something is missing, so repeated runs cost nothing.
 # Usage: scripts/deps.sh [extra packages...]   (as root, or with sudo available)
 set -euo pipefail
-pkgs=(cmake ninja-build g++ pkg-config libboost-context-dev libdw-dev libunwind-dev zlib1g-dev
+pkgs=(cmake ninja-build g++ pkg-config libboost-context-dev libdw-dev libunwind-dev zlib1g-dev libcpp-httplib-dev
       libgtest-dev libbenchmark-dev "$@")
 missing=()
 for p in "${pkgs[@]}"; do

@@ -7,7 +7,7 @@
 #   default    RelWithDebInfo: every test, including the install test
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh clang
+scripts/deps.sh clang golang-go  # golang-go: the tests read profiles with `go tool pprof`
 for preset in asan tsan clang-tsa default; do
   echo "=== $preset ==="
   cmake --workflow --preset "$preset"
