@@ -36,6 +36,7 @@
 #include <chrono>
 #include <cstdint>
 #include <iosfwd>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -112,5 +113,44 @@ struct PassStats {
   int leaked = 0;                     // leaked goroutines it reported
 };
 PassStats last_pass();
+
+// Go: net/http/pprof. An HTTP server for the profiles, on its own OS
+// threads (not goroutines), so it answers while every goroutine is stuck:
+//   /debug/pprof/                         HTML index: each profile, its count, links
+//   /debug/pprof/goroutine?debug=N        N = 0 (default: gzipped profile.proto,
+//   /debug/pprof/goroutineleak?debug=N        application/octet-stream with a
+//                                             Content-Disposition filename), 1 or 2
+//                                             (text/plain), as Profile::write_to.
+// An unknown profile is a 404; a malformed or out-of-range debug value a 400
+// with a one-line reason; a pass that cannot stop the world a 500 with
+// PassError's reason. Other query parameters are ignored, as Go does.
+// While a server runs, the whole-program deadlock report stays silent (its
+// threads could still act), as an HTTP server's goroutine keeps Go's quiet.
+class DebugServer {
+ public:
+  DebugServer();  // not serving
+  DebugServer(DebugServer&&) noexcept;
+  DebugServer& operator=(DebugServer&&) noexcept;
+  ~DebugServer();  // stop()
+
+  // Stops accepting, finishes the requests in progress, joins the threads.
+  // Idempotent.
+  void stop();
+  bool serving() const;
+  // The bound address ("127.0.0.1:6060"; the real port when 0 was asked).
+  std::string address() const;
+  int port() const;
+
+ private:
+  struct Impl;
+  explicit DebugServer(std::unique_ptr<Impl> impl);
+  friend DebugServer serve(std::string_view addr);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Starts serving on addr, "host:port" (port 0: any free port). Binds to
+// loopback unless told otherwise. Throws std::invalid_argument for a
+// malformed address and std::runtime_error if it cannot bind.
+DebugServer serve(std::string_view addr = "127.0.0.1:6060");
 
 }  // namespace stray::pprof
