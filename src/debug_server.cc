@@ -12,6 +12,7 @@
 // stopped; stop() is the only place that joins it.
 #include <httplib.h>
 
+#include <atomic>
 #include <charconv>
 #include <sstream>
 #include <stdexcept>
@@ -161,6 +162,12 @@ DebugServer serve(std::string_view addr) {
   int port = 0;
   split_address(addr, &impl->host, &port);
   httplib::Server& s = impl->server;
+  // SO_REUSEADDR only, as Go's listeners: httplib's default adds
+  // SO_REUSEPORT, which would let a second server share a busy port.
+  s.set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   s.Get("/debug/pprof/", index);
   s.Get("/debug/pprof", [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/debug/pprof/"); });
   s.Get(R"(/debug/pprof/([^/]+))", profile);
@@ -171,7 +178,15 @@ DebugServer serve(std::string_view addr) {
     throw std::runtime_error("stray::pprof::serve: cannot bind " + std::string(addr) + ": " + strerror(errno));
   }
   impl->port = port;
-  impl->thread = std::thread([&s] { s.listen_after_bind(); });
+  // Return only once the accept loop runs: httplib's stop() does nothing
+  // to a server that has not started listening yet, which then never would
+  // stop. (Connections made before that wait in the listen backlog.)
+  std::atomic<bool> ended{false};
+  impl->thread = std::thread([&s, &ended] {
+    s.listen_after_bind();
+    ended = true;
+  });
+  while (!s.is_running() && !ended.load()) std::this_thread::yield();
   return DebugServer(std::move(impl));
 }
 

@@ -54,6 +54,7 @@ void fill_record(G* g, void* arg) {
   r.status = st;
   r.reason = g->waitreason.load(std::memory_order_relaxed);
   r.waitsince = g->waitsince;
+  r.leaked = st == Gstatus::leaked;  // reported by an earlier pass
   r.parent_id = g->parent_id;
   r.create_pc = reinterpret_cast<uintptr_t>(g->create_pc);
   r.lo = reinterpret_cast<uintptr_t>(g->stack.lo);

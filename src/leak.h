@@ -50,7 +50,7 @@ struct GRecord {
   bool stack_reached = false; // some reached word points into its stack
   int32_t stack_waiters = -1; // first Waiter blocked on an address in this stack
 
-  bool leaked = false;  // the verdict
+  bool leaked = false;  // the verdict (or reported by an earlier pass)
 
   // Stack, innermost first; pc0_exact: pcs[0] is an interrupted pc, not a
   // return address.

@@ -289,7 +289,7 @@ bool mark(const GTable& g, Roots& roots, Scratch& s, uint64_t* scanned_bytes) {
   m.drain();
   *scanned_bytes = m.scanned();
   if (!m.ok()) return false;
-  for (int i = 0; i < g.n; i++) g.gs[i].leaked = g.gs[i].blocked && !g.gs[i].runnable;
+  for (int i = 0; i < g.n; i++) g.gs[i].leaked |= g.gs[i].blocked && !g.gs[i].runnable;
   return true;
 }
 

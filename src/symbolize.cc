@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <unordered_map>
 
 namespace stray::rt {
 namespace {
@@ -123,6 +124,10 @@ void call_site(Dwarf_Die* cu, Dwarf_Die* inl, Frame* outer) {
 
 }  // namespace
 
+namespace {
+std::vector<Frame> symbolize_locked(uintptr_t pc, bool return_address);
+}  // namespace
+
 std::string demangle(const char* name) {
   int status = 0;
   char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
@@ -132,11 +137,23 @@ std::string demangle(const char* name) {
 }
 
 std::vector<Frame> symbolize(uintptr_t pc, bool return_address) {
+  std::lock_guard<std::mutex> lock(mu);
+  // Code does not move while its module is loaded: remember every answer,
+  // unknown addresses included (each miss re-reads the module list).
+  static std::unordered_map<uintptr_t, std::vector<Frame>> cache;  // guarded by mu
+  uintptr_t key = pc << 1 | uintptr_t(return_address);
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, symbolize_locked(pc, return_address)).first;
+  return it->second;
+}
+
+namespace {
+
+std::vector<Frame> symbolize_locked(uintptr_t pc, bool return_address) {
   Dwarf_Addr addr = pc - (return_address ? 1 : 0);
   Frame base;
   base.function = "??";
   base.pc = addr;
-  std::lock_guard<std::mutex> lock(mu);
   if (!dwfl) report_modules();
   Dwfl_Module* mod = dwfl ? dwfl_addrmodule(dwfl, addr) : nullptr;
   if (dwfl && !mod) {
@@ -193,6 +210,8 @@ std::vector<Frame> symbolize(uintptr_t pc, bool return_address) {
   frames.push_back(cur);
   return frames;
 }
+
+}  // namespace
 
 std::string format_frame(const Frame& f) {
   char off[32];
