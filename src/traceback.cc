@@ -63,8 +63,11 @@ bool load() {
       dlsym(h, STRAY_STR(unw_set_caching_policy)));
   auto* space = static_cast<unw_addr_space_t*>(dlsym(h, STRAY_STR(unw_local_addr_space)));
   if (!uw.init_local || !uw.step || !uw.get_reg || !set_policy || !space) return false;
-  // The caches are guarded by a lock a stopped thread could hold.
-  set_policy(*space, UNW_CACHE_NONE);
+  // The global cache is guarded by a lock a stopped thread could hold; the
+  // per-thread cache is not, and makes a walk ~10x faster. Its thread-local
+  // storage is allocated on the first walk of each thread: traceback_init
+  // runs a walk before every pass (warm_up), never while stopped.
+  set_policy(*space, UNW_CACHE_PER_THREAD);
   if (private_copy) register_data_of(reinterpret_cast<void*>(uw.step));
   return true;
 }
@@ -99,9 +102,19 @@ int loader_cb(dl_phdr_info*, size_t, void* data) {
 
 }  // namespace
 
+// Walks the calling thread's own stack: allocates libunwind's per-thread
+// cache while allocating is still allowed.
+[[gnu::noinline]] void warm_up() {
+  unw_context_t uc;
+  if (getcontext(&uc) != 0) return;
+  uintptr_t pcs[4];
+  walk(&uc, pcs, 4);
+}
+
 bool traceback_init() {
   static const bool ok = load();
   loaded = ok;
+  if (ok) warm_up();
   return ok;
 }
 
