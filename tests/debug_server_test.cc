@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <mutex>
 #include <thread>
 
 #include "leak_test.h"
@@ -155,10 +156,13 @@ TEST_F(DebugServerTest, ConcurrentRequestsWhileGoroutinesComeAndLeak) {
     }
   });
   std::atomic<int> bad{0};
+  std::mutex why_mu;
+  std::string why;  // the first bad answer, for the failure message
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; t++) {
     threads.emplace_back([&, t] {
       httplib::Client c("127.0.0.1", server_.port());
+      c.set_read_timeout(120, 0);  // passes queue behind each other
       const char* paths[] = {"/debug/pprof/goroutine?debug=1", "/debug/pprof/goroutineleak?debug=1",
                              "/debug/pprof/goroutine?debug=2", "/debug/pprof/goroutineleak?debug=0",
                              "/debug/pprof/"};
@@ -170,17 +174,23 @@ TEST_F(DebugServerTest, ConcurrentRequestsWhileGoroutinesComeAndLeak) {
         if (ok && strstr(path, "debug=2")) ok = r->body.empty() || r->body.rfind("goroutine ", 0) == 0;
         if (ok && strstr(path, "debug=0")) ok = r->body.size() > 2 && uint8_t(r->body[0]) == 0x1f;
         if (ok && path[13] == 0) ok = r->body.find("</html>") != std::string::npos;
-        if (!ok) bad++;
+        if (!ok && bad++ == 0) {
+          std::lock_guard<std::mutex> g(why_mu);
+          why = std::string(path) + ": " +
+                (r ? std::to_string(r->status) + " " + r->body.substr(0, 200) : "error " + httplib::to_string(r.error()));
+        }
       }
     });
   }
   for (auto& th : threads) th.join();
   stop = true;
   churn.wait();
-  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(bad.load(), 0) << why;
   EXPECT_GT(finished.load(), 0);
   // No goroutine lost or stuck: the only ones left are the leaked
-  // receivers, all blocked, and the pass reports no other.
+  // receivers, all blocked, and the pass reports no other. (The churn's
+  // goroutines may still be on their way out after their last done().)
+  while (num_goroutine() > leakers.load()) std::this_thread::yield();
   EXPECT_EQ(num_goroutine(), leakers.load());
   wait_until_waiting(leakers.load(), WaitReason::chan_receive);
   auto leaks = pprof::detect_leaks();
