@@ -9,8 +9,9 @@
 //
 // While the world is stopped: libunwind reads memory and calls
 // dl_iterate_phdr, whose lock a stopped thread could hold; the detector
-// therefore runs the stopped phase inside with_loader_lock, and libunwind's
-// caches (which take their own lock) are switched off.
+// therefore runs the stopped phase inside with_loader_lock, and libunwind
+// uses its per-thread cache only (the global one takes a lock), set up by a
+// walk of the pass thread's own stack before the world stops.
 #pragma once
 
 #include <sys/ucontext.h>
