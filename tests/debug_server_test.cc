@@ -70,6 +70,16 @@ TEST_F(DebugServerTest, TextProfiles) {
   EXPECT_EQ(two->status, 200);
   EXPECT_EQ(two->body.rfind("goroutine ", 0), 0u) << two->body;
   EXPECT_NE(two->body.find("[chan receive (leaked)]:\n"), std::string::npos) << two->body;
+  auto leak_dump = c.Get("/debug/pprof/goroutineleak?debug=2");
+  ASSERT_TRUE(leak_dump);
+  EXPECT_EQ(leak_dump->status, 200);
+  EXPECT_NE(leak_dump->body.find("(leaked)]:\n"), std::string::npos) << leak_dump->body;
+  auto proto = c.Get("/debug/pprof/goroutine?debug=0");
+  ASSERT_TRUE(proto);
+  EXPECT_EQ(proto->status, 200);
+  EXPECT_EQ(proto->get_header_value("Content-Disposition"), "attachment; filename=\"goroutine\"");
+  ASSERT_GT(proto->body.size(), 2u);
+  EXPECT_EQ(uint8_t(proto->body[0]), 0x1f);  // gzip
 }
 
 TEST_F(DebugServerTest, ProtobufReadByGoToolPprof) {
