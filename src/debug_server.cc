@@ -9,7 +9,8 @@
 //
 // Owns: the httplib::Server and the thread running its accept loop.
 // Invariants: `thread` is joinable iff the server was started and not yet
-// stopped; stop() is the only place that joins it.
+// stopped; stop() is the only place that joins it, before Impl goes away
+// (the thread uses Impl until then).
 #include <httplib.h>
 
 #include <atomic>
@@ -25,6 +26,7 @@ namespace stray::pprof {
 
 struct DebugServer::Impl {
   httplib::Server server;
+  std::atomic<bool> ended{false};  // the accept loop returned
   std::thread thread;
   std::string host;
   int port = 0;
@@ -181,12 +183,12 @@ DebugServer serve(std::string_view addr) {
   // Return only once the accept loop runs: httplib's stop() does nothing
   // to a server that has not started listening yet, which then never would
   // stop. (Connections made before that wait in the listen backlog.)
-  std::atomic<bool> ended{false};
-  impl->thread = std::thread([&s, &ended] {
-    s.listen_after_bind();
-    ended = true;
+  Impl* i = impl.get();
+  i->thread = std::thread([i] {
+    i->server.listen_after_bind();
+    i->ended = true;
   });
-  while (!s.is_running() && !ended.load()) std::this_thread::yield();
+  while (!s.is_running() && !i->ended.load()) std::this_thread::yield();
   return DebugServer(std::move(impl));
 }
 
