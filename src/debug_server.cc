@@ -183,7 +183,7 @@ DebugServer serve(std::string_view addr) {
   // Return only once the accept loop runs: httplib's stop() does nothing
   // to a server that has not started listening yet, which then never would
   // stop. (Connections made before that wait in the listen backlog.)
-  Impl* i = impl.get();
+  DebugServer::Impl* i = impl.get();
   i->thread = std::thread([i] {
     i->server.listen_after_bind();
     i->ended = true;
