@@ -102,6 +102,12 @@ struct ScratchVec {
 struct Roots {
   ScratchVec<ScanRange> ranges;  // root memory and root registers
   uint64_t bytes = 0;            // total root memory
+
+  // Adds root memory [lo, hi); false when scratch memory ran out.
+  bool add(Scratch& s, uintptr_t lo, uintptr_t hi) {
+    bytes += hi - lo;
+    return ranges.push(s, {lo, hi});
+  }
 };
 
 // Phase 2: classifies the address space. entry_sp: the pass thread's

@@ -66,44 +66,35 @@ bool startup_frame(const Frame& f) {
   return false;
 }
 
-// Symbolizes goroutine stacks, caching by pc (many goroutines share pcs).
-class Symbols {
- public:
-  const std::vector<Frame>& at(uintptr_t pc, bool exact) {
-    auto key = std::make_pair(pc, exact);
-    auto it = cache_.find(key);
-    if (it == cache_.end()) it = cache_.emplace(key, symbolize(pc, !exact)).first;
-    return it->second;
-  }
+// The frames of a stack worth showing, innermost first: stray's frames on
+// top and the start-up frames below the goroutine's function left out.
+// (symbolize() caches by pc: many goroutines share their pcs.)
+std::vector<Frame> user_frames(const uintptr_t* pcs, int n, bool pc0_exact) {
+  std::vector<Frame> all;
+  for (int i = 0; i < n; i++)
+    for (Frame& f : symbolize(pcs[i], !(i == 0 && pc0_exact))) all.push_back(std::move(f));
+  std::size_t b = 0, e = all.size();
+  while (b < e && internal_frame(all[b])) b++;
+  while (e > b && startup_frame(all[e - 1])) e--;
+  if (b == e) return all;  // nothing of the user's: show everything
+  return std::vector<Frame>(all.begin() + long(b), all.begin() + long(e));
+}
 
-  // The frames of a goroutine worth showing, innermost first.
-  std::vector<Frame> user_frames(const GRecord& r) {
-    std::vector<Frame> all;
-    for (int i = 0; i < r.npcs; i++)
-      for (const Frame& f : at(r.pcs[i], i == 0 && r.pc0_exact)) all.push_back(f);
-    std::size_t b = 0, e = all.size();
-    while (b < e && internal_frame(all[b])) b++;
-    while (e > b && startup_frame(all[e - 1])) e--;
-    if (b == e) return all;  // nothing of the user's: show everything
-    return std::vector<Frame>(all.begin() + long(b), all.begin() + long(e));
-  }
+std::vector<Frame> user_frames(const GRecord& r) { return user_frames(r.pcs, r.npcs, r.pc0_exact); }
 
-  Frame creation(const GRecord& r) { return r.create_pc ? at(r.create_pc, false).front() : Frame{}; }
-
- private:
-  std::map<std::pair<uintptr_t, bool>, std::vector<Frame>> cache_;
-};
-
+// "running", "runnable" or the wait reason, without " (leaked)".
 std::string state_of(const GRecord& r) {
   switch (r.status) {
     case Gstatus::running: return "running";
     case Gstatus::idle:
     case Gstatus::runnable: return "runnable";
-    default: break;
+    default: return wait_reason_string(r.reason);
   }
-  std::string s = wait_reason_string(r.reason);
-  if (r.leaked) s += " (leaked)";
-  return s;
+}
+
+// How long a blocked goroutine has waited; 0 for the others.
+int64_t waited_ns(const GRecord& r, int64_t now) {
+  return r.status == Gstatus::waiting || r.status == Gstatus::leaked ? now - r.waitsince : 0;
 }
 
 std::string hex(uintptr_t v) {
@@ -146,11 +137,10 @@ void write_count_profile(std::ostream& out, const std::string& name, const std::
   std::stable_sort(sorted.begin(), sorted.end(),
                    [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
   out << name << " profile: total " << gs.size() << "\n";
-  Symbols sym;
   for (const auto& [key, g] : sorted) {
     out << g.first << " " << *key << "\n";
     std::vector<std::vector<std::string>> rows;
-    for (const Frame& f : sym.user_frames(*g.second))
+    for (const Frame& f : user_frames(*g.second))
       rows.push_back({"#", hex(f.pc), f.function + "+" + hex(f.entry ? f.pc - f.entry : 0),
                       f.file + ":" + std::to_string(f.line)});
     write_aligned(out, rows);
@@ -160,18 +150,16 @@ void write_count_profile(std::ostream& out, const std::string& name, const std::
 
 // Go's runtime.Stack(all): goroutine blocks separated by blank lines.
 void write_dump(std::ostream& out, const std::vector<GRecord>& gs) {
-  Symbols sym;
   int64_t now = nanotime_coarse();
   bool first = true;
   for (const GRecord& r : gs) {
     if (!first) out << "\n";
     first = false;
-    out << "goroutine " << r.id << " [" << state_of(r);
-    bool waiting = r.status == Gstatus::waiting || r.status == Gstatus::leaked;
-    int64_t minutes = waiting ? (now - r.waitsince) / 60000000000 : 0;
+    out << "goroutine " << r.id << " [" << state_of(r) << (r.leaked ? " (leaked)" : "");
+    int64_t minutes = waited_ns(r, now) / 60000000000;
     if (minutes >= 1) out << ", " << minutes << " minutes";
     out << "]:\n";
-    for (const Frame& f : sym.user_frames(r)) out << format_frame(f);
+    for (const Frame& f : user_frames(r)) out << format_frame(f);
     if (r.create_pc) out << format_created_by(r.create_pc, r.parent_id);
   }
 }
@@ -210,7 +198,6 @@ PassResult checked_pass(bool detect, Stacks stacks) {
 }
 
 std::vector<pprof::Goroutine> to_public(const PassResult& res, bool leaked_only) {
-  Symbols sym;
   int64_t now = nanotime_coarse();
   std::vector<pprof::Goroutine> out;
   for (const GRecord& r : res.gs) {
@@ -219,12 +206,12 @@ std::vector<pprof::Goroutine> to_public(const PassResult& res, bool leaked_only)
     g.id = r.id;
     g.state = state_of(r);
     g.leaked = r.leaked;
-    if (r.status == Gstatus::waiting || r.status == Gstatus::leaked)
-      g.waiting = std::chrono::nanoseconds(now - r.waitsince);
-    if (r.leaked && g.state.size() > 9) g.state.resize(g.state.size() - 9);  // without " (leaked)"
-    for (const Frame& f : sym.user_frames(r)) g.stack.push_back({f.function, f.file, f.line});
-    Frame c = sym.creation(r);
-    g.created_by = {c.function, c.file, c.line};
+    g.waiting = std::chrono::nanoseconds(waited_ns(r, now));
+    for (const Frame& f : user_frames(r)) g.stack.push_back({f.function, f.file, f.line});
+    if (r.create_pc) {
+      Frame c = symbolize(r.create_pc).front();
+      g.created_by = {c.function, c.file, c.line};
+    }
     g.parent_id = r.parent_id;
     out.push_back(std::move(g));
   }
@@ -234,11 +221,8 @@ std::vector<pprof::Goroutine> to_public(const PassResult& res, bool leaked_only)
 }  // namespace
 
 std::string stack_text(const uintptr_t* pcs, int n) {
-  GRecord r;
-  r.pcs = const_cast<uintptr_t*>(pcs);
-  r.npcs = n;
   std::string out;
-  for (const Frame& f : Symbols().user_frames(r)) out += format_frame(f);
+  for (const Frame& f : user_frames(pcs, n, false)) out += format_frame(f);
   return out;
 }
 

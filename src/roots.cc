@@ -129,36 +129,25 @@ struct Pagemap {
 
 bool add_touched(Roots* roots, Scratch& s, const Pagemap& pm, uintptr_t lo, uintptr_t hi) {
   constexpr uintptr_t kPage = 4096;
-  constexpr std::size_t kBatch = kPagemapBatch;
-  int pagemap = pm.fd;
-  uint64_t* entries = pm.entries;
-  if (pagemap < 0 || !entries || hi - lo < 64 * kPage) {
-    roots->bytes += hi - lo;
-    return roots->ranges.push(s, {lo, hi});
-  }
+  if (pm.fd < 0 || !pm.entries || hi - lo < 64 * kPage) return roots->add(s, lo, hi);
   uintptr_t run = 0;  // start of the current run of touched pages, 0: none
   for (uintptr_t page = lo & ~(kPage - 1); page < hi;) {
-    std::size_t n = std::min<std::size_t>(kBatch, (hi - page + kPage - 1) / kPage);
-    ssize_t got = pread(pagemap, entries, n * 8, off_t(page / kPage * 8));
+    std::size_t n = std::min<std::size_t>(kPagemapBatch, (hi - page + kPage - 1) / kPage);
+    ssize_t got = pread(pm.fd, pm.entries, n * 8, off_t(page / kPage * 8));
     if (got != ssize_t(n * 8)) {  // cannot tell: scan the rest
       if (!run) run = std::max(page, lo);
       break;
     }
     for (std::size_t i = 0; i < n; i++, page += kPage) {
-      bool touched = entries[i] >> 62;  // bit 63 present, bit 62 swapped
+      bool touched = pm.entries[i] >> 62;  // bit 63 present, bit 62 swapped
       if (touched && !run) run = std::max(page, lo);
       if (!touched && run) {
-        roots->bytes += page - run;
-        if (!roots->ranges.push(s, {run, page})) return false;
+        if (!roots->add(s, run, page)) return false;
         run = 0;
       }
     }
   }
-  if (run) {
-    roots->bytes += hi - run;
-    if (!roots->ranges.push(s, {run, hi})) return false;
-  }
-  return true;
+  return !run || roots->add(s, run, hi);
 }
 
 // Adds [lo, hi) minus the excluded ranges.

@@ -91,14 +91,8 @@ TEST_F(DebugServerTest, ProtobufReadByGoToolPprof) {
   EXPECT_EQ(res->get_header_value("Content-Type"), "application/octet-stream");
   EXPECT_EQ(res->get_header_value("Content-Disposition"), "attachment; filename=\"goroutineleak\"");
   // Straight from the server, as users run it.
-  std::string cmd = "HOME=/tmp PPROF_TMPDIR=/tmp go tool pprof -raw http://" + server_.address() +
-                    "/debug/pprof/goroutineleak?debug=0 2>&1";
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    for (std::size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-    pclose(p);
-  }
+  std::string out = stray::test::run("HOME=/tmp PPROF_TMPDIR=/tmp go tool pprof -raw http://" + server_.address() +
+                                     "/debug/pprof/goroutineleak?debug=0");
   EXPECT_NE(out.find("PeriodType: goroutineleak count"), std::string::npos) << out;
   EXPECT_NE(out.find("wait_reason:[chan receive]"), std::string::npos) << out;
   EXPECT_NE(out.find("leak_receivers"), std::string::npos) << out;

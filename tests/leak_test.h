@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -70,6 +71,18 @@ inline bool matches(const pprof::Goroutine& g, const Site& s) {
 }
 
 [[gnu::always_inline]] inline void expect_no_leaks() { expect_leaks({}); }
+
+// Runs a shell command (here: `go tool pprof`, the profiles' real
+// consumer); returns its standard output and error.
+inline std::string run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return "popen failed";
+  char buf[4096];
+  for (std::size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  pclose(p);
+  return out;
+}
 
 // Runs f on a short-lived goroutine and waits for it. Scenarios start their
 // goroutines this way, so the test thread, which runs the pass and whose

@@ -138,17 +138,6 @@ TEST(Report, GoroutineProfileListsEveryGoroutine) {
   never.close();
 }
 
-// Runs a shell command, returns its standard output and error.
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return "popen failed";
-  char buf[4096];
-  for (std::size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  pclose(p);
-  return out;
-}
-
 std::string write_temp(const std::string& bytes) {
   char path[] = "/tmp/stray-profile-XXXXXX";
   int fd = mkstemp(path);
@@ -168,7 +157,7 @@ TEST(Report, ProtoProfileReadByGoToolPprof) {
   EXPECT_EQ(uint8_t(bytes[0]), 0x1f);  // gzip magic
   EXPECT_EQ(uint8_t(bytes[1]), 0x8b);
   std::string path = write_temp(bytes);
-  std::string raw = run("go tool pprof -raw " + path);
+  std::string raw = stray::test::run("go tool pprof -raw " + path);
   EXPECT_NE(raw.find("PeriodType: goroutineleak count"), std::string::npos) << raw;
   EXPECT_NE(raw.find("goroutineleak/count"), std::string::npos) << raw;
   EXPECT_TRUE(std::regex_search(raw, std::regex("\n +5: [0-9 ]+\n +wait_reason:\\[chan send\\]"))) << raw;
@@ -176,16 +165,16 @@ TEST(Report, ProtoProfileReadByGoToolPprof) {
   EXPECT_NE(raw.find(site), std::string::npos) << raw;
   EXPECT_NE(raw.find("five_identical_senders"), std::string::npos) << raw;
   EXPECT_NE(raw.find("[FN][FL][LN][IN]"), std::string::npos) << raw;  // mappings say what they carry
-  std::string traces = run("go tool pprof -traces " + path);
+  std::string traces = stray::test::run("go tool pprof -traces " + path);
   EXPECT_NE(traces.find("wait_reason:  chan send"), std::string::npos) << traces;
   EXPECT_NE(traces.find("Type: goroutineleak"), std::string::npos) << traces;
-  std::string top = run("go tool pprof -top " + path);
+  std::string top = stray::test::run("go tool pprof -top " + path);
   EXPECT_NE(top.find("of 5 total"), std::string::npos) << top;
   unlink(path.c_str());
 
   // The goroutine profile: same goroutines, no pass needed to list them.
   path = write_temp(profile("goroutine", 0));
-  top = run("go tool pprof -top " + path);
+  top = stray::test::run("go tool pprof -top " + path);
   EXPECT_NE(top.find("Type: goroutine\n"), std::string::npos) << top;
   EXPECT_NE(top.find("of 5 total"), std::string::npos) << top;
   unlink(path.c_str());
