@@ -7,6 +7,7 @@
 #include "arena.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
@@ -20,14 +21,15 @@ namespace stray::rt {
 namespace {
 
 constexpr std::size_t kChunk = 64 << 10;
-// Address space only; ThreadSanitizer accepts application mappings only
-// within its fixed address ranges, so its builds reserve less.
+// Address space only: at most 1 TiB, and an eighth of what the process may
+// still map (mem.h: address_budget) under RLIMIT_AS or strict overcommit.
+// ThreadSanitizer accepts application mappings only within its fixed
+// address ranges, so its builds reserve less.
 #if defined(__SANITIZE_THREAD__)
-constexpr std::size_t kArenaBytes = std::size_t(16) << 30;
+constexpr std::size_t kArenaMax = std::size_t(16) << 30;
 #else
-constexpr std::size_t kArenaBytes = std::size_t(1) << 40;
+constexpr std::size_t kArenaMax = std::size_t(1) << 40;
 #endif
-constexpr std::size_t kChunks = kArenaBytes / kChunk;
 constexpr std::size_t kMaxSmall = 32 << 10;
 
 // Size classes: 16..256 by 16, then four per doubling up to kMaxSmall.
@@ -74,6 +76,8 @@ struct Central {
 
 struct Arena {
   char* base = nullptr;
+  std::size_t bytes = 0;   // the reservation
+  std::size_t chunks = 0;  // bytes / kChunk
   ChunkInfo* table = nullptr;
   Lock lock;                          // chunk allocation
   std::size_t next_chunk GUARDED_BY(lock) = 0;
@@ -89,12 +93,25 @@ Arena& arena() {
   static Arena* a = [] {
     void* mem = sys_reserve(sizeof(Arena), "the runtime arena");
     auto* ar = ::new (mem) Arena;
-    ar->base = static_cast<char*>(sys_reserve(kArenaBytes, "the runtime arena"));
-    ar->table = static_cast<ChunkInfo*>(sys_reserve(kChunks * sizeof(ChunkInfo), "the runtime arena"));
+    std::size_t bytes = address_budget() / 8;
+    if (bytes > kArenaMax) bytes = kArenaMax;
+    ar->bytes = bytes & ~(kChunk - 1);
+    ar->chunks = ar->bytes / kChunk;
+    ar->base = static_cast<char*>(sys_reserve(ar->bytes, "the runtime arena"));
+    ar->table = static_cast<ChunkInfo*>(sys_reserve(ar->chunks * sizeof(ChunkInfo), "the runtime arena"));
     the_arena = ar;
     return ar;
   }();
   return *a;
+}
+
+[[noreturn]] void arena_full(const Arena& a) {
+  write_err("fatal error: stray: the runtime arena is full (");
+  write_err_u64(a.bytes >> 20);
+  write_err(" MiB reserved for goroutines, channels and their buffers)\n"
+            "stray: the arena is an eighth of the address space the process may map; raise RLIMIT_AS "
+            "(ulimit -v)\n");
+  _exit(2);
 }
 
 // Returns the first chunk index of a run of n chunks.
@@ -116,7 +133,7 @@ std::size_t alloc_chunks(Arena& a, std::size_t n) {
     }
     link = &ci.next_free;
   }
-  if (a.next_chunk + n > kChunks) fatal("stray: runtime arena exhausted");
+  if (a.next_chunk + n > a.chunks) arena_full(a);
   std::size_t i = a.next_chunk;
   a.next_chunk += n;
   return i;
@@ -188,7 +205,7 @@ thread_local ThreadCache tls_cache;
 
 }  // namespace
 
-std::size_t arena_max_alloc() { return kArenaBytes / 4; }
+std::size_t arena_max_alloc() { return arena().bytes / 4; }
 
 void* arena_alloc(std::size_t size) {
   Arena& a = arena();
@@ -216,14 +233,14 @@ void* arena_alloc(std::size_t size) {
 
 Range arena_range() {
   Arena& a = arena();
-  return {reinterpret_cast<uintptr_t>(a.base), reinterpret_cast<uintptr_t>(a.base) + kArenaBytes};
+  return {reinterpret_cast<uintptr_t>(a.base), reinterpret_cast<uintptr_t>(a.base) + a.bytes};
 }
 
 void* arena_find(const void* p) {
   Arena* a = the_arena;
   if (!a) return nullptr;
   std::size_t off = std::size_t(static_cast<const char*>(p) - a->base);
-  if (off >= kArenaBytes) return nullptr;
+  if (off >= a->bytes) return nullptr;
   std::size_t i = off / kChunk;
   for (;;) {
     ChunkInfo ci = a->table[i];

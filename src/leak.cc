@@ -59,8 +59,12 @@ void fill_record(G* g, void* arg) {
   r.create_pc = reinterpret_cast<uintptr_t>(g->create_pc);
   r.lo = reinterpret_cast<uintptr_t>(g->stack.lo);
   r.hi = reinterpret_cast<uintptr_t>(g->stack.hi);
+  // Parked: live from the stack pointer its switch saved. Running: its
+  // saved pointer is stale; live from the bottom until classify finds the
+  // thread running it (a worker in a signal handler on its alternate stack
+  // gives no stack pointer in the goroutine's stack).
   auto sp = reinterpret_cast<uintptr_t>(g->ctx.fctx);
-  r.live_lo = (sp >= r.lo && sp < r.hi) ? sp : r.lo;
+  r.live_lo = (st != Gstatus::running && sp >= r.lo && sp < r.hi) ? sp : r.lo;
 }
 
 void unwind(Pass& p, GRecord& r) {

@@ -1,10 +1,17 @@
 // mem.cc — see mem.h.
 #include "mem.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <errno.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 #include "fatal.h"
 
@@ -48,14 +55,65 @@ void map_unregister(void* p) {
 
 }  // namespace
 
+namespace {
+
+// The start of a small /proc file, NUL-terminated ("" if unreadable).
+void read_small(const char* path, char* buf, std::size_t len) {
+  buf[0] = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t got = read(fd, buf, len - 1);
+  close(fd);
+  buf[got > 0 ? got : 0] = 0;
+}
+
+// The kB value of `key` in /proc/meminfo, or -1.
+long long meminfo_kb(const char* text, const char* key) {
+  const char* p = strstr(text, key);
+  return p ? strtoll(p + strlen(key), nullptr, 10) : -1;
+}
+
+}  // namespace
+
+std::size_t address_budget() {
+  static const std::size_t budget = [] {
+    std::size_t b = SIZE_MAX;
+    rlimit rl{};
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+      char statm[128];
+      read_small("/proc/self/statm", statm, sizeof statm);  // first field: pages mapped
+      std::size_t used = std::size_t(strtoull(statm, nullptr, 10)) * std::size_t(sysconf(_SC_PAGESIZE));
+      b = rl.rlim_cur > used ? std::size_t(rl.rlim_cur) - used : 0;
+    }
+    char mode[8];
+    read_small("/proc/sys/vm/overcommit_memory", mode, sizeof mode);
+    if (mode[0] == '2') {
+      static char meminfo[8192];  // before any thread: no race
+      read_small("/proc/meminfo", meminfo, sizeof meminfo);
+      long long limit = meminfo_kb(meminfo, "CommitLimit:"), used = meminfo_kb(meminfo, "Committed_AS:");
+      if (limit > 0 && used >= 0) {
+        std::size_t avail = limit > used ? std::size_t(limit - used) << 10 : 0;
+        if (avail < b) b = avail;
+      }
+    }
+    return b;
+  }();
+  return budget;
+}
+
 void* sys_reserve(std::size_t bytes, const char* what) {
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) {
-    write_err("fatal error: stray: cannot reserve address space for ");
+    int err = errno;
+    write_err("fatal error: stray: cannot reserve ");
+    write_err_u64(bytes >> 10);
+    write_err(" KiB of address space for ");
     write_err(what);
-    write_err("\n");
-    abort();
+    write_err(": ");
+    write_err(strerror(err));
+    write_err(" (RLIMIT_AS, ulimit -v, or vm.overcommit_memory=2 limit what a process may map)\n");
+    _exit(2);
   }
   register_runtime_mapping(p, bytes);
   return p;

@@ -22,6 +22,13 @@ namespace stray::rt {
 // mapping is recorded as runtime memory.
 void* sys_reserve(std::size_t bytes, const char* what);
 
+// The address space the runtime's large reservations (the stack region,
+// the arena) are sized from, measured once at the first call: unlimited
+// (SIZE_MAX) unless RLIMIT_AS is set — then what the process may still map
+// — or the kernel accounts every mapping (vm.overcommit_memory=2, where
+// MAP_NORESERVE is ignored) — then the commit charge still available.
+std::size_t address_budget();
+
 struct Range {
   uintptr_t lo = 0;
   uintptr_t hi = 0;  // one past the end

@@ -51,28 +51,31 @@ void on_terminate() {
           (unsigned long long)g->id);
   void* pcs[64];
   int n = backtrace(pcs, 64);
-  // Print from the frame that threw (below this handler, std::terminate and
-  // __cxa_throw) down to the goroutine's own function; the closure wrapper
-  // and the runtime's entry below it are not the user's.
-  std::string out;
-  for (int i = 0; i < n; i++) {
-    for (const Frame& f : symbolize(reinterpret_cast<uintptr_t>(pcs[i]))) {
-      if (f.function == "__cxa_throw") {
-        out.clear();
-        continue;
-      }
-      if (f.function.rfind("stray::detail::Closure<", 0) == 0) goto done;
-      out += format_frame(f);
-    }
-  }
-done:
-  fputs(out.c_str(), stderr);
+  // From the frame that threw (below this handler, std::terminate and
+  // __cxa_throw).
+  fputs(running_frames(pcs, n, false, "__cxa_throw", n == 64).c_str(), stderr);
   if (g->create_pc) fputs(format_created_by(reinterpret_cast<uintptr_t>(g->create_pc), g->parent_id).c_str(), stderr);
   fflush(nullptr);
   _exit(2);
 }
 
 }  // namespace
+
+std::string running_frames(void* const* pcs, int n, bool first_exact, const char* after, bool full) {
+  std::string out;
+  for (int i = 0; i < n; i++) {
+    for (const Frame& f : symbolize(reinterpret_cast<uintptr_t>(pcs[i]), !(first_exact && i == 0))) {
+      if (after && f.function == after) {
+        out.clear();
+        continue;
+      }
+      if (f.function.rfind("stray::detail::Closure<", 0) == 0) return out;
+      out += format_frame(f);
+    }
+  }
+  if (full) out += "...additional frames elided...\n";
+  return out;
+}
 
 void install_panic_handler() {
   previous_handler = std::set_terminate(on_terminate);

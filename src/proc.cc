@@ -60,6 +60,7 @@
 #include "fatal.h"
 #include "lock.h"
 #include "panic.h"
+#include "fault.h"
 #include "stray/go.h"
 #include "leak.h"
 #include "stw.h"
@@ -175,6 +176,7 @@ Sched& sched() {
     auto* sc = arena_new<Sched>();
     sched_ptr = sc;
     install_panic_handler();
+    signal_install();
     int n = initial_procs();
     sc->gomaxprocs.store(n);
     start_procs(*sc, n);
@@ -653,15 +655,6 @@ void goroutine_entry(void*) {
   ctx_switch(&g->ctx, &getp()->g0, &req, /*exiting=*/true);
 }
 
-[[noreturn]] void stack_overflow(const G* g) {
-  write_err("runtime: goroutine stack exceeds ");
-  write_err_u64(g->stack.size() - kCanaryBytes);
-  write_err("-byte limit\nfatal error: stack overflow in goroutine ");
-  write_err_u64(g->id);
-  write_err(" (raise STRAY_STACK_SIZE or GoOptions::stack_size)\n");
-  abort();
-}
-
 // Runs g on p until it switches back, then carries out its request.
 void execute(P* p, G* g) {
   casgstatus(g, Gstatus::runnable, Gstatus::running);
@@ -809,6 +802,7 @@ bool all_asleep(Sched& s) {
 
 void worker_main(P* p) {
   stw_thread_init();
+  signal_thread_init();
   p->tid = int(gettid());
   p->g0_top = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
   tls_p = p;
@@ -1012,7 +1006,7 @@ Spawn spawn_prepare(std::size_t stack_size, std::size_t closure_size, std::size_
   std::size_t size = stack_size ? stack_round(stack_size) : stack_default_size();
   std::size_t align = std::max<std::size_t>(closure_align, 16);
   // Leave at least 4 KiB below the closure for the goroutine's frames.
-  if (closure_size + align + kCanaryBytes + 4096 > size)
+  if (closure_size + align + kCanaryBytes + stack_guard_bytes(size) + 4096 > size)
     throw std::invalid_argument("stray::go: function object too large for the goroutine stack");
   NoStop ns;
   G* g = gfget(getp(), size);

@@ -16,8 +16,26 @@
 // other data below the cut. Device mappings (/dev/..., except /dev/zero and
 // /dev/shm) are not read: reading them may have side effects.
 //
+// When a cut is sure (cut_point): a mapping M is cut at the lowest stack
+// pointer in it only if every thread whose stack pointer lies in M owns M,
+// and every thread that owns M was interrupted in M on its ordinary stack.
+// A thread owns the mapping that holds its thread pointer (glibc puts the
+// thread descriptor at the top of the thread's stack block), or [stack] for
+// the initial thread. Anything else — a thread on its alternate signal
+// stack (SS_ONSTACK: its interrupted frames lie elsewhere, possibly above
+// the handler's buffer), a thread running on a coroutine stack carved out
+// of some stack mapping, a thread not made by glibc — leaves M uncut,
+// scanned whole: a missed live frame would be a false positive, a scanned
+// dead one only a possible false negative.
+//
 // Registers of every stopped thread are roots too, except those of a
-// worker interrupted in its scheduler (runtime state only).
+// worker interrupted in its scheduler (runtime state only). A worker is in
+// its scheduler when its stack pointer is on its own stack and no signal
+// frame (sigreturn_trampoline) lies between it and the scheduler's top; a
+// worker interrupted on its alternate signal stack may have been running a
+// goroutine anywhere in it, so its registers are roots and that
+// goroutine's whole stack is live (leak.cc records a running goroutine as
+// live from its stack's bottom until a thread's stack pointer says more).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -162,44 +180,106 @@ bool add_range(Roots* roots, Scratch& s, const Pagemap& pm, uintptr_t lo, uintpt
 
 }  // namespace
 
-bool classify(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, Roots* roots) {
-  Range stacks = stack_region();
-  Range ex[136];
-  int nex = excluded_ranges(ex, 136);
+namespace {
 
-  // Cut points: where each thread's live stack begins.
+// One thread's claim on the stack mappings (see the file comment).
+struct ThreadStack {
+  uintptr_t sp;  // lowest live address of its own stack, if sure
+  uintptr_t tp;  // thread pointer
+  bool initial;  // the process's initial thread: owns [stack]
+  bool sure;     // sp is where its ordinary stack's live part begins
+};
+
+// Whether a signal frame lies in [lo, hi) of a stack: its first word is the
+// handler's return address, glibc's sigreturn trampoline.
+bool signal_frame_in(uintptr_t lo, uintptr_t hi) {
+  uintptr_t tramp = sigreturn_trampoline();
+  if (!tramp || lo >= hi) return !tramp;  // unknown trampoline: assume one is there
+  for (uintptr_t a = lo & ~uintptr_t(7); a + 8 <= hi; a += 8)
+    if (*reinterpret_cast<const uintptr_t*>(a) == tramp) return true;
+  return false;
+}
+
+// Phase 2a: threads. Goroutine stacks get their live part and registers;
+// root registers are added; each thread's claim goes to `claims`.
+bool classify_threads(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, Roots* roots,
+                      ScratchVec<ThreadStack>* claims) {
+  Range stacks = stack_region();
+  pid_t pid = getpid();
   WorkerInfo wk[256];
   int nw = workers(wk, 256);
-  ScratchVec<uintptr_t> cuts;
-  auto* self_worker = static_cast<WorkerInfo*>(nullptr);
-  for (int i = 0; i < nw; i++) {
+  // The pass thread: live from its public entry frame (or, as a worker
+  // running the pass from a goroutine, from its scheduler's top).
+  const WorkerInfo* self_worker = nullptr;
+  for (int i = 0; i < nw; i++)
     if (wk[i].tid == w.self) self_worker = &wk[i];
-    if (!cuts.push(s, wk[i].g0_top)) return false;
-  }
   if (stacks.contains(entry_sp)) {
     if (GRecord* r = g.find_stack(entry_sp)) r->live_lo = entry_sp;  // the pass's own goroutine
-  } else if (!self_worker && !cuts.push(s, entry_sp)) {
-    return false;
   }
+  uintptr_t self_sp = self_worker ? self_worker->g0_top : entry_sp;
+  if (!claims->push(s, {self_sp, w.self_tp, w.self == pid, !w.self_onstack})) return false;
+
   for (int t = 0; t < w.n; t++) {
     const ThreadRegs& th = w.threads[t];
-    bool worker = false;
-    for (int i = 0; i < nw; i++) worker |= wk[i].tid == th.tid;
-    if (stacks.contains(th.sp)) {
+    const WorkerInfo* worker = nullptr;
+    for (int i = 0; i < nw; i++)
+      if (wk[i].tid == th.tid) worker = &wk[i];
+    uintptr_t sp = th.sp - kRedZone;
+    bool in_goroutine = stacks.contains(th.sp);
+    if (in_goroutine) {
       // Running a goroutine: its stack is live from sp; its registers are roots.
       if (GRecord* r = g.find_stack(th.sp)) {
-        r->live_lo = th.sp - kRedZone < r->lo ? r->lo : th.sp - kRedZone;
+        r->live_lo = sp < r->lo ? r->lo : sp;
         r->regs = th.gregs;
       }
-    } else if (worker) {
-      continue;  // in the scheduler: runtime registers, runtime frames
-    } else if (!cuts.push(s, th.sp - kRedZone)) {
+    }
+    if (worker) {
+      // Below g0_top only the scheduler runs — unless a signal handler was
+      // entered there, or the worker is on its alternate signal stack.
+      bool handler_on_g0 = !in_goroutine && !th.onstack && signal_frame_in(th.sp, worker->g0_top);
+      bool in_scheduler = !in_goroutine && !th.onstack && !handler_on_g0;
+      if (!claims->push(s, {handler_on_g0 ? sp : worker->g0_top, th.tp, th.tid == pid, !th.onstack})) return false;
+      if (in_scheduler) continue;  // runtime registers, runtime frames
+      if (verbose() && !in_goroutine)
+        vlog("leak pass: worker %d is in a signal handler%s: its registers are roots", int(th.tid),
+             th.onstack ? " on its alternate stack" : "");
+    } else if (!claims->push(s, {sp, th.tp, th.tid == pid, !th.onstack})) {
       return false;
     }
     if (!roots->ranges.push(s, {uintptr_t(th.gregs), uintptr_t(th.gregs + NGREG)})) return false;
     if (!roots->ranges.push(s, {uintptr_t(th.fp), uintptr_t(th.fp + th.fplen)})) return false;
     if (!roots->ranges.push(s, {uintptr_t(&th.tp), uintptr_t(&th.tp + 1)})) return false;
   }
+  return true;
+}
+
+// Where the live part of stack mapping m begins: m.lo unless a cut is
+// sure (see the file comment).
+uintptr_t cut_point(const Mapping& m, bool is_initial_stack, const ScratchVec<ThreadStack>& claims) {
+  uintptr_t cut = m.hi;
+  for (std::size_t i = 0; i < claims.n; i++) {
+    const ThreadStack& c = claims.data[i];
+    bool owns = c.initial ? is_initial_stack : (c.tp >= m.lo && c.tp < m.hi);
+    bool in = c.sp >= m.lo && c.sp < m.hi;
+    if ((in && !owns) || (owns && !(in && c.sure))) {
+      if (verbose() && (in || owns))
+        vlog("leak pass: stack %#lx-%#lx scanned whole: a thread runs %s", (unsigned long)m.lo, (unsigned long)m.hi,
+             in && !owns ? "on it without owning it (a coroutine stack?)"
+                         : "off it (alternate signal stack or coroutine)");
+      return m.lo;
+    }
+    if (in && c.sp < cut) cut = c.sp;
+  }
+  return cut == m.hi ? m.lo : cut & ~uintptr_t(7);
+}
+
+}  // namespace
+
+bool classify(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, Roots* roots) {
+  Range ex[136];
+  int nex = excluded_ranges(ex, 136);
+  ScratchVec<ThreadStack> claims;
+  if (!classify_threads(w, entry_sp, g, s, roots, &claims)) return false;
 
   const char* maps = read_maps(s);
   if (!maps) return false;
@@ -210,13 +290,8 @@ bool classify(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, R
     if (m.perms[0] != 'r' || m.perms[1] != 'w') continue;
     if (path_is(m, "/dev/") && !path_is(m, "/dev/zero") && !path_is(m, "/dev/shm/")) continue;
     uintptr_t lo = m.lo;
-    bool stack_like = path_is(m, "[stack]") || (prev.hi == m.lo && strcmp(prev.perms, "---p") == 0);
-    if (stack_like) {
-      uintptr_t cut = m.hi;
-      for (std::size_t i = 0; i < cuts.n; i++)
-        if (cuts.data[i] >= m.lo && cuts.data[i] < cut) cut = cuts.data[i];
-      if (cut != m.hi) lo = cut & ~uintptr_t(7);
-    }
+    bool initial_stack = path_is(m, "[stack]");
+    if (initial_stack || (prev.hi == m.lo && strcmp(prev.perms, "---p") == 0)) lo = cut_point(m, initial_stack, claims);
     uint64_t before = roots->bytes;
     if (!(ok = add_range(roots, s, pm, lo, m.hi, ex, nex))) break;
     if (verbose() && roots->bytes > before)

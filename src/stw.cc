@@ -24,6 +24,7 @@ namespace {
 constexpr int kMaxThreads = 4096;  // slot numbers travel in 12 bits
 constexpr uint32_t kSlotBits = 12;
 constexpr uint32_t kRoundMask = (1u << 20) - 1;
+constexpr int64_t kBlockedGraceMs = 50;
 
 ThreadRegs* slots;                        // kMaxThreads, runtime memory
 std::atomic<uint32_t> acked[kMaxThreads];  // round a slot's thread stopped in
@@ -44,6 +45,7 @@ void park(uint32_t round, uint32_t slot, const ucontext_t* uc) {
   uintptr_t tp;
   asm volatile("mov %%fs:0, %0" : "=r"(tp));
   r.tp = tp;
+  r.onstack = (uc->uc_stack.ss_flags & SS_ONSTACK) != 0;
   r.fplen = 0;
   if (const auto* fp = reinterpret_cast<const unsigned char*>(uc->uc_mcontext.fpregs)) {
     std::size_t len = 512;  // fxsave: x87, xmm0-15
@@ -75,16 +77,19 @@ void handler(int, siginfo_t* si, void* ucv) {
   errno = saved_errno;
 }
 
+// An integer option; a malformed or out-of-range value stops the program
+// (exit 2), as a bad STRAY_PROCS does, rather than a silent default.
 int env_int(const char* name, int dflt, int lo, int hi) {
   const char* v = getenv(name);
   if (!v || !*v) return dflt;
   char* end = nullptr;
+  errno = 0;
   long x = strtol(v, &end, 10);
-  if (*end || x < lo || x > hi) {
-    write_err("stray: ignoring invalid ");
-    write_err(name);
-    write_err("\n");
-    return dflt;
+  if (*end || errno || x < lo || x > hi) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "stray: %s=\"%.64s\": want an integer in %d..%d\n", name, v, lo, hi);
+    write_err(msg);
+    _exit(2);
   }
   return int(x);
 }
@@ -94,30 +99,61 @@ int timeout_ms() {
   return ms;
 }
 
-// Installs the handler once; false (with why) if the signal is taken.
+uintptr_t trampoline = 0;  // sa_restorer of our handler, read back once
+
+bool ours(const struct sigaction& sa) {
+  return (sa.sa_flags & SA_SIGINFO) && sa.sa_sigaction == handler;
+}
+
+// Installs the handler once, and checks at every pass that it is still
+// the signal's handler (the application may install its own later). False,
+// with why, if the signal belongs to someone else.
 bool install(char* why, std::size_t whylen) {
-  static int state = 0;  // 1 installed, -1 refused; the stopper is serialised
-  if (state == 0) {
-    slots = static_cast<ThreadRegs*>(sys_reserve(sizeof(ThreadRegs) * kMaxThreads, "the stop-the-world slots"));
-    struct sigaction old {};
-    sigaction(stop_signal(), nullptr, &old);
-    bool taken = (old.sa_flags & SA_SIGINFO) ? old.sa_sigaction != handler
-                                             : (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN);
-    if (taken) {
-      state = -1;
-    } else {
-      struct sigaction sa {};
-      sa.sa_sigaction = handler;
-      sa.sa_flags = SA_SIGINFO | SA_RESTART;
-      sigfillset(&sa.sa_mask);
-      sigaction(stop_signal(), &sa, nullptr);
-      state = 1;
-    }
-  }
-  if (state < 0)
-    snprintf(why, whylen, "cannot stop the world: signal %d already has a handler (set STRAY_STOP_SIGNAL)",
+  static bool installed = false;  // the stopper is serialised
+  struct sigaction old {};
+  sigaction(stop_signal(), nullptr, &old);
+  bool taken = !ours(old) && ((old.sa_flags & SA_SIGINFO) || (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN));
+  if (taken) {
+    snprintf(why, whylen,
+             installed ? "cannot stop the world: signal %d, stray's stop signal, was given another handler "
+                         "after stray installed its own (set STRAY_STOP_SIGNAL to a signal the program does not use)"
+                       : "cannot stop the world: signal %d already has a handler (set STRAY_STOP_SIGNAL to a signal "
+                         "the program does not use)",
              stop_signal());
-  return state > 0;
+    return false;
+  }
+  if (!installed) {
+    slots = static_cast<ThreadRegs*>(sys_reserve(sizeof(ThreadRegs) * kMaxThreads, "the stop-the-world slots"));
+    installed = true;
+  }
+  if (!ours(old)) {  // first pass, or the application reset it to SIG_DFL/SIG_IGN
+    struct sigaction sa {};
+    sa.sa_sigaction = handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    sigaction(stop_signal(), &sa, nullptr);
+    struct sigaction now {};
+    sigaction(stop_signal(), nullptr, &now);
+    trampoline = reinterpret_cast<uintptr_t>(now.sa_restorer);
+  }
+  return true;
+}
+
+// Whether thread tid blocks the stop signal now (/proc/self/task/N/status,
+// SigBlk). Usable while the world is stopping: raw system calls only.
+bool blocks_stop_signal(pid_t tid) {
+  char path[64], buf[2048];
+  snprintf(path, sizeof path, "/proc/self/task/%d/status", int(tid));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t got = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (got <= 0) return false;
+  buf[got] = 0;
+  const char* p = strstr(buf, "SigBlk:");
+  if (!p) return false;
+  unsigned long long mask = strtoull(p + 7, nullptr, 16);
+  return (mask >> (stop_signal() - 1)) & 1;
 }
 
 // Appends the tids of /proc/self/task not yet in slots[0..*n) (but self).
@@ -163,28 +199,27 @@ int64_t now_ms() {
 }
 
 // Why thread tid did not stop, for the error line (the world is running).
-void describe_stuck(pid_t tid, char* why, std::size_t whylen) {
+void describe_stuck(pid_t tid, bool blocked, char* why, std::size_t whylen) {
   char path[64], comm[64] = "?";
   snprintf(path, sizeof path, "/proc/self/task/%d/comm", int(tid));
-  if (FILE* f = fopen(path, "r")) {
-    if (fgets(comm, sizeof comm, f)) comm[strcspn(comm, "\n")] = 0;
-    fclose(f);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t got = read(fd, comm, sizeof comm - 1);
+    close(fd);
+    comm[got > 0 ? got : 0] = 0;
+    comm[strcspn(comm, "\n")] = 0;
   }
-  bool blocked = false;
-  snprintf(path, sizeof path, "/proc/self/task/%d/status", int(tid));
-  if (FILE* f = fopen(path, "r")) {
-    char line[256];
-    while (fgets(line, sizeof line, f)) {
-      unsigned long long mask = 0;
-      if (sscanf(line, "SigBlk: %llx", &mask) == 1) blocked = (mask >> (stop_signal() - 1)) & 1;
-    }
-    fclose(f);
-  }
-  snprintf(why, whylen, "cannot stop the world: thread %d (%s) did not stop within %d ms%s", int(tid), comm,
-           timeout_ms(), blocked ? ": it blocks the stop signal" : "");
+  if (blocked)
+    snprintf(why, whylen, "cannot stop the world: thread %d (%s) blocks the stop signal (%d)", int(tid), comm,
+             stop_signal());
+  else
+    snprintf(why, whylen, "cannot stop the world: thread %d (%s) did not stop within %d ms", int(tid), comm,
+             timeout_ms());
 }
 
 }  // namespace
+
+uintptr_t sigreturn_trampoline() { return trampoline; }
 
 int stop_signal() {
   static const int sig = env_int("STRAY_STOP_SIGNAL", SIGRTMIN + 4, SIGRTMIN, SIGRTMAX);
@@ -192,6 +227,7 @@ int stop_signal() {
 }
 
 void stw_thread_init() {
+  (void)timeout_ms();  // a bad STRAY_STOP_TIMEOUT_MS stops the program at start-up, not at the first pass
   sigset_t s;
   sigemptyset(&s);
   sigaddset(&s, stop_signal());
@@ -203,6 +239,9 @@ void stw_deferred_stop() {
   if (active.load(std::memory_order_acquire) != (token >> kSlotBits)) return;
   ucontext_t uc;
   getcontext(&uc);
+  // getcontext leaves uc_stack alone: ask the kernel where we run.
+  stack_t ss{};
+  uc.uc_stack.ss_flags = sigaltstack(nullptr, &ss) == 0 ? ss.ss_flags : SS_ONSTACK;
   park(token >> kSlotBits, token & ((1u << kSlotBits) - 1), &uc);
 }
 
@@ -216,6 +255,7 @@ bool stop_the_world(World* w, Scratch& scratch, char* why, std::size_t whylen) {
   auto* fresh = scratch.alloc<pid_t>(kMaxThreads);
   int n = 0;
   pid_t stuck = 0;
+  bool stuck_blocked = false;
   bool ok = fresh != nullptr;
   if (!ok) snprintf(why, whylen, "cannot stop the world: out of memory");
   // Rounds of: list the threads, signal the new ones, wait for all. A
@@ -236,11 +276,16 @@ bool stop_the_world(World* w, Scratch& scratch, char* why, std::size_t whylen) {
       if (syscall(SYS_rt_tgsigqueueinfo, pid, slots[i].tid, stop_signal(), &info) != 0)
         slots[i].tid = -1;  // exited
     }
-    int64_t deadline = now_ms() + timeout_ms();
+    int64_t start = now_ms(), deadline = start + timeout_ms();
     for (;;) {
       uint32_t seq = ackseq.load(std::memory_order_acquire);
       int waiting = 0;
-      for (int i = 0; i < n; i++) {
+      int64_t now = now_ms(), left = deadline - now;
+      // A thread that still blocks the signal after kBlockedGraceMs will not
+      // stop before the timeout either (glibc blocks signals only for
+      // microseconds, e.g. in pthread_create): fail now, not after it.
+      bool check_mask = now - start >= kBlockedGraceMs;
+      for (int i = 0; i < n && !stuck_blocked; i++) {
         if (slots[i].tid < 0 || acked[i].load(std::memory_order_acquire) == round) continue;
         if (!thread_alive(slots[i].tid)) {
           slots[i].tid = -1;
@@ -248,10 +293,10 @@ bool stop_the_world(World* w, Scratch& scratch, char* why, std::size_t whylen) {
         }
         waiting++;
         stuck = slots[i].tid;
+        stuck_blocked = check_mask && blocks_stop_signal(stuck);
       }
       if (waiting == 0) break;
-      int64_t left = deadline - now_ms();
-      if (left <= 0) {
+      if (left <= 0 || stuck_blocked) {
         ok = false;
         break;
       }
@@ -265,9 +310,14 @@ bool stop_the_world(World* w, Scratch& scratch, char* why, std::size_t whylen) {
   w->threads = slots;
   w->n = m;
   w->self = self;
+  uintptr_t tp;
+  asm volatile("mov %%fs:0, %0" : "=r"(tp));
+  w->self_tp = tp;
+  stack_t ss{};
+  w->self_onstack = sigaltstack(nullptr, &ss) != 0 || (ss.ss_flags & SS_ONSTACK);
   if (!ok) {
     start_the_world(w);
-    if (stuck) describe_stuck(stuck, why, whylen);
+    if (stuck) describe_stuck(stuck, stuck_blocked, why, whylen);
   }
   return ok;
 }

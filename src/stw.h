@@ -43,6 +43,7 @@ struct ThreadRegs {
   uintptr_t sp = 0;  // stack pointer at the interruption
   uintptr_t pc = 0;
   uintptr_t tp = 0;  // thread pointer (fs base on x86-64): reaches TLS and the DTV
+  bool onstack = false;  // interrupted on its alternate signal stack (SS_ONSTACK)
   greg_t gregs[NGREG] = {};
   // The vector state as the kernel saved it (fxsave layout, then the AVX
   // upper halves when present); scanned as words.
@@ -54,6 +55,8 @@ struct World {
   ThreadRegs* threads = nullptr;  // every stopped thread but the stopper
   int n = 0;
   pid_t self = 0;                 // the stopper's tid
+  uintptr_t self_tp = 0;          // the stopper's thread pointer
+  bool self_onstack = false;      // the stopper runs on its alternate signal stack
 };
 
 // Stops every other thread. On failure returns false, restarts the world,
@@ -65,6 +68,12 @@ void start_the_world(World* w);
 
 // The stop signal's number.
 int stop_signal();
+
+// The return address glibc's sigaction gives every handler (its
+// __restore_rt trampoline): the first word of each signal frame the kernel
+// pushes. Found on a stack, it says a signal handler runs there. 0 if
+// unknown.
+uintptr_t sigreturn_trampoline();
 
 // Runtime threads call this at start: unblocks the stop signal, which they
 // may have inherited blocked from their creator.
