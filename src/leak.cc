@@ -97,7 +97,7 @@ void stopped_phase(void* arg) {
     if (table.his)
       for (int i = 0; i < p.ng; i++) table.his[i] = p.gs[i].hi;
     Roots roots;
-    p.ok = table.his && classify(p.world, p.entry_sp, table, p.scratch, &roots);
+    p.ok = table.his && classify(p.world, p.entry_sp, table, p.scratch, &roots, p.why, sizeof p.why);
     if (p.ok && p.detect) p.ok = mark(table, roots, p.scratch, &p.scanned);
     if (p.ok && p.detect)
       for (int i = 0; i < p.ng; i++)
@@ -108,7 +108,7 @@ void stopped_phase(void* arg) {
   }
   start_the_world(&p.world);
   p.pause_ns = nanotime() - t0;
-  if (!p.ok) snprintf(p.why, sizeof p.why, "leak pass: out of scratch memory or /proc/self/maps unreadable");
+  if (!p.ok && !p.why[0]) snprintf(p.why, sizeof p.why, "leak pass: out of scratch memory (mmap failed)");
 }
 
 // The caller's stack pointer: everything from there up is the caller's.

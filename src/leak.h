@@ -112,8 +112,10 @@ struct Roots {
 
 // Phase 2: classifies the address space. entry_sp: the pass thread's
 // stack pointer at its public entry (its frames below are the detector's).
-// False if /proc/self/maps cannot be read.
-bool classify(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, Roots* roots);
+// False, with a one-line reason in why, if /proc/self/maps cannot be read
+// or scratch memory ran out.
+bool classify(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, Roots* roots, char* why,
+              std::size_t whylen);
 
 // Phases 3 and 4: marks from the roots and runs the fixpoint; sets
 // GRecord::leaked. False if scratch memory ran out.

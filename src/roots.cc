@@ -36,6 +36,7 @@
 // goroutine anywhere in it, so its registers are roots and that
 // goroutine's whole stack is live (leak.cc records a running goroutine as
 // live from its stack's bottom until a thread's stack pointer says more).
+#include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -65,15 +66,18 @@ int excluded_ranges(Range* out, int max) {
   return n;
 }
 
-// Reads /proc/self/maps into scratch memory (NUL-terminated).
+// Reads /proc/self/maps into scratch memory (NUL-terminated); null with
+// errno set on failure.
 char* read_maps(Scratch& s) {
   int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return nullptr;
   std::size_t cap = 1 << 20, len = 0;
   char* buf = s.alloc<char>(cap);
+  int err = buf ? 0 : ENOMEM;
   while (buf) {
     ssize_t got = read(fd, buf + len, cap - len - 1);
     if (got < 0) {
+      err = errno;
       buf = nullptr;
       break;
     }
@@ -82,12 +86,14 @@ char* read_maps(Scratch& s) {
     if (len + 1 == cap) {
       char* nb = s.alloc<char>(cap * 2);
       if (nb) memcpy(nb, buf, len);
+      else err = ENOMEM;
       buf = nb;
       cap *= 2;
     }
   }
   close(fd);
   if (buf) buf[len] = 0;
+  errno = err;
   return buf;
 }
 
@@ -275,14 +281,18 @@ uintptr_t cut_point(const Mapping& m, bool is_initial_stack, const ScratchVec<Th
 
 }  // namespace
 
-bool classify(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, Roots* roots) {
+bool classify(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, Roots* roots, char* why,
+              std::size_t whylen) {
   Range ex[136];
   int nex = excluded_ranges(ex, 136);
   ScratchVec<ThreadStack> claims;
   if (!classify_threads(w, entry_sp, g, s, roots, &claims)) return false;
 
   const char* maps = read_maps(s);
-  if (!maps) return false;
+  if (!maps) {
+    describe_errno("leak pass: cannot read /proc/self/maps", errno, why, whylen);
+    return false;
+  }
   Pagemap pm{open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), s.alloc<uint64_t>(kPagemapBatch)};
   bool ok = true;
   Mapping prev{}, m{};

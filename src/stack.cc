@@ -154,9 +154,14 @@ std::size_t stack_default_size() {
     std::size_t want = 256 << 10;
     if (env && *env) {
       char* end = nullptr;
+      errno = 0;
       unsigned long long v = strtoull(env, &end, 10);
-      if (*end != 0 || v == 0 || v > kStackMax)
-        fatal("stray: STRAY_STACK_SIZE must be a byte count from 1 to 1073741824");
+      if (*end != 0 || v == 0 || v > kStackMax || errno) {
+        write_err("stray: STRAY_STACK_SIZE=\"");
+        write_err(env);
+        write_err("\": want a byte count in 1..1073741824\n");
+        _exit(2);
+      }
       want = v;
     }
     return stack_round(want);

@@ -45,7 +45,12 @@ void park(uint32_t round, uint32_t slot, const ucontext_t* uc) {
   uintptr_t tp;
   asm volatile("mov %%fs:0, %0" : "=r"(tp));
   r.tp = tp;
-  r.onstack = (uc->uc_stack.ss_flags & SS_ONSTACK) != 0;
+  // The kernel saves the thread's sigaltstack settings in uc_stack but not
+  // whether sp is on that stack (its flags are the configured ones): test
+  // the range as the kernel's on_sig_stack does.
+  auto ss_lo = reinterpret_cast<uintptr_t>(uc->uc_stack.ss_sp);
+  r.onstack = (uc->uc_stack.ss_flags & SS_ONSTACK) ||
+              (!(uc->uc_stack.ss_flags & SS_DISABLE) && r.sp > ss_lo && r.sp - ss_lo <= uc->uc_stack.ss_size);
   r.fplen = 0;
   if (const auto* fp = reinterpret_cast<const unsigned char*>(uc->uc_mcontext.fpregs)) {
     std::size_t len = 512;  // fxsave: x87, xmm0-15
@@ -157,15 +162,25 @@ bool blocks_stop_signal(pid_t tid) {
 }
 
 // Appends the tids of /proc/self/task not yet in slots[0..*n) (but self).
-// Returns false if there are more than kMaxThreads.
-bool list_new_threads(pid_t self, int* n, pid_t* fresh, int* nfresh) {
+// Returns false, with why, if the list cannot be read or there are more
+// than kMaxThreads: a thread the stopper does not know of would run on
+// while the pass reads memory.
+bool list_new_threads(pid_t self, int* n, pid_t* fresh, int* nfresh, char* why, std::size_t whylen) {
   *nfresh = 0;
   int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return true;
+  if (fd < 0) {
+    describe_errno("cannot stop the world: cannot list the threads in /proc/self/task", errno, why, whylen);
+    return false;
+  }
   alignas(8) char buf[4096];
   for (;;) {
     long got = syscall(SYS_getdents64, fd, buf, sizeof buf);
-    if (got <= 0) break;
+    if (got < 0) {
+      describe_errno("cannot stop the world: cannot list the threads in /proc/self/task", errno, why, whylen);
+      close(fd);
+      return false;
+    }
+    if (got == 0) break;
     for (long off = 0; off < got;) {
       auto* d = reinterpret_cast<struct dirent64*>(buf + off);
       off += d->d_reclen;
@@ -177,6 +192,7 @@ bool list_new_threads(pid_t self, int* n, pid_t* fresh, int* nfresh) {
       if (known) continue;
       if (*n >= kMaxThreads) {
         close(fd);
+        snprintf(why, whylen, "cannot stop the world: more than %d threads", kMaxThreads);
         return false;
       }
       slots[*n] = ThreadRegs{};
@@ -221,6 +237,14 @@ void describe_stuck(pid_t tid, bool blocked, char* why, std::size_t whylen) {
 
 uintptr_t sigreturn_trampoline() { return trampoline; }
 
+void describe_errno(const char* what, int err, char* why, std::size_t whylen) {
+  // strerrordesc_np: the untranslated text from a static table (strerror
+  // may allocate for a locale).
+  const char* text = strerrordesc_np(err);
+  snprintf(why, whylen, "%s: %s%s", what, text ? text : "unknown error",
+           err == EMFILE || err == ENFILE ? " (the process is out of file descriptors)" : "");
+}
+
 int stop_signal() {
   static const int sig = env_int("STRAY_STOP_SIGNAL", SIGRTMIN + 4, SIGRTMIN, SIGRTMAX);
   return sig;
@@ -239,9 +263,9 @@ void stw_deferred_stop() {
   if (active.load(std::memory_order_acquire) != (token >> kSlotBits)) return;
   ucontext_t uc;
   getcontext(&uc);
-  // getcontext leaves uc_stack alone: ask the kernel where we run.
-  stack_t ss{};
-  uc.uc_stack.ss_flags = sigaltstack(nullptr, &ss) == 0 ? ss.ss_flags : SS_ONSTACK;
+  // getcontext leaves uc_stack alone: ask the kernel where we run (its
+  // answer has SS_ONSTACK set when we are on the alternate stack).
+  if (sigaltstack(nullptr, &uc.uc_stack) != 0) uc.uc_stack.ss_flags = SS_ONSTACK;
   park(token >> kSlotBits, token & ((1u << kSlotBits) - 1), &uc);
 }
 
@@ -261,8 +285,7 @@ bool stop_the_world(World* w, Scratch& scratch, char* why, std::size_t whylen) {
   // Rounds of: list the threads, signal the new ones, wait for all. A
   // thread created meanwhile shows up in the next listing.
   for (int nfresh = 1; ok && nfresh > 0;) {
-    if (!list_new_threads(self, &n, fresh, &nfresh)) {
-      snprintf(why, whylen, "cannot stop the world: more than %d threads", kMaxThreads);
+    if (!list_new_threads(self, &n, fresh, &nfresh, why, whylen)) {
       ok = false;
       break;
     }

@@ -69,6 +69,10 @@ void start_the_world(World* w);
 // The stop signal's number.
 int stop_signal();
 
+// Writes "what: <error text>" into why, adding what a user can do about
+// running out of file descriptors. Usable while the world is stopped.
+void describe_errno(const char* what, int err, char* why, std::size_t whylen);
+
 // The return address glibc's sigaction gives every handler (its
 // __restore_rt trampoline): the first word of each signal frame the kernel
 // pushes. Found on a stack, it says a signal handler runs there. 0 if

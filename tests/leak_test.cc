@@ -2,7 +2,9 @@
 // the no-false-positive cases of the issue. Each test runs under 1, 2, 4
 // and 8 processors, each in its own process, with the soundness oracle on
 // (STRAY_LEAK_ORACLE=1: waking a goroutine reported leaked aborts).
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <cstring>
@@ -393,7 +395,6 @@ TEST(LeakMain, SelectNoCasesOnMainThreadNotReported) {
 // ---- stop-the-world failure and the oracle ----
 
 TEST(LeakStop, ThreadBlockingTheSignalFailsThePassNamingIt) {
-  setenv("STRAY_STOP_TIMEOUT_MS", "200", 1);
   std::promise<void> ready, quit;
   std::thread t([&] {
     sigset_t s;
@@ -412,7 +413,9 @@ TEST(LeakStop, ThreadBlockingTheSignalFailsThePassNamingIt) {
   } catch (const pprof::PassError& e) {
     std::string what = e.what();
     EXPECT_NE(what.find("cannot stop the world: thread "), std::string::npos) << what;
-    EXPECT_NE(what.find("it blocks the stop signal"), std::string::npos) << what;
+    // Read from the thread's signal mask, without waiting out the timeout.
+    EXPECT_NE(what.find(") blocks the stop signal ("), std::string::npos) << what;
+    EXPECT_EQ(what.find("did not stop within"), std::string::npos) << what;
   }
   // Nothing was marked: the goroutine is still just waiting.
   EXPECT_EQ(rt::count_goroutines(rt::Gstatus::leaked), 0);
@@ -420,6 +423,52 @@ TEST(LeakStop, ThreadBlockingTheSignalFailsThePassNamingIt) {
   t.join();
   // With the thread gone, the pass works again.
   expect_leaks({{"leaky_sender", &l_send, "chan send", 1}});
+}
+
+TEST(LeakStop, OutOfFileDescriptorsSaysSo) {
+  leaky_sender();
+  wait_until_waiting(1, WaitReason::chan_send);
+  expect_leaks({{"leaky_sender", &l_send, "chan send", 1}});  // loads what a pass needs
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = 256;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> fds;
+  for (int fd; (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fds.push_back(fd);
+  ASSERT_EQ(errno, EMFILE);
+  std::string what;
+  try {
+    (void)pprof::detect_leaks();
+  } catch (const pprof::PassError& e) {
+    what = e.what();
+  }
+  for (int fd : fds) close(fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_NE(what.find("Too many open files (the process is out of file descriptors)"), std::string::npos) << what;
+  expect_leaks({{"leaky_sender", &l_send, "chan send", 1}});
+}
+
+TEST(LeakStop, AHandlerInstalledLaterForTheStopSignalFailsThePass) {
+  leaky_sender();
+  wait_until_waiting(1, WaitReason::chan_send);
+  expect_leaks({{"leaky_sender", &l_send, "chan send", 1}});  // the first pass installs stray's handler
+  struct sigaction mine {}, saved {};
+  mine.sa_handler = [](int) {};
+  sigaction(rt::stop_signal(), &mine, &saved);
+  try {
+    (void)pprof::detect_leaks();
+    ADD_FAILURE() << "the pass did not fail";
+  } catch (const pprof::PassError& e) {
+    EXPECT_NE(std::string(e.what()).find("was given another handler after stray installed its own (set "
+                                         "STRAY_STOP_SIGNAL"),
+              std::string::npos)
+        << e.what();
+  }
+  // Given back to the default, the signal is stray's again.
+  signal(rt::stop_signal(), SIG_DFL);
+  expect_leaks({{"leaky_sender", &l_send, "chan send", 1}});
+  (void)saved;
 }
 
 // A hidden pointer (DESIGN.md §4's documented limit) produces a false

@@ -194,7 +194,8 @@ TEST(Stack, DefaultSizeFromEnvironment) {
   EXPECT_EXIT(_exit(stray::rt::stack_default_size() == (1u << 20) ? 0 : 1),
               ::testing::ExitedWithCode(0), "");
   setenv("STRAY_STACK_SIZE", "lots", 1);
-  EXPECT_DEATH(stray::rt::stack_default_size(), "STRAY_STACK_SIZE must be a byte count");
+  EXPECT_EXIT(stray::rt::stack_default_size(), ::testing::ExitedWithCode(2),
+              "stray: STRAY_STACK_SIZE=\"lots\": want a byte count in 1..1073741824");
   unsetenv("STRAY_STACK_SIZE");
   EXPECT_EQ(stray::rt::stack_default_size(), std::size_t(256) << 10);
 }
