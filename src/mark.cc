@@ -33,6 +33,7 @@
 #include "arena.h"
 #include "chan.h"
 #include "leak.h"
+#include "options.h"
 #include "timers.h"
 
 namespace stray::rt {
@@ -260,13 +261,8 @@ class Marker {
 
 }  // namespace
 
-bool verbose() {
-  static const bool v = [] {
-    const char* e = getenv("STRAY_LEAK_VERBOSE");
-    return e && strcmp(e, "1") == 0;
-  }();
-  return v;
-}
+// Parsed before any stop: stop_the_world reads the options first.
+bool verbose() { return options().leak_verbose; }
 
 void vlog(const char* fmt, ...) {
   char buf[512];

@@ -14,6 +14,7 @@
 #include "fatal.h"
 #include "lock.h"
 #include "mem.h"
+#include "options.h"
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102  // Linux 6.13 uapi; older headers lack it
@@ -76,16 +77,10 @@ Region& region() {
     // least three quarters of the limit to the rest of the program.
     rg->mprotect_cap = max_map_count() / 8;
     // STRAY_STACK_GUARD=mprotect: the older kernels' mode, for tests and
-    // for kernels whose MADV_GUARD_INSTALL misbehaves.
-    if (const char* env = getenv("STRAY_STACK_GUARD"); env && *env) {
-      if (strcmp(env, "mprotect") == 0) rg->guard.store(Guard::mprotect);
-      else if (strcmp(env, "auto") != 0) {
-        write_err("stray: STRAY_STACK_GUARD=\"");
-        write_err(env);
-        write_err("\": want auto or mprotect\n");
-        _exit(2);
-      }
-    }
+    // for kernels whose MADV_GUARD_INSTALL misbehaves. Otherwise probe the
+    // advice now (an unknown one fails with EINVAL even for length 0), so
+    // STRAY_OPTIONS=help can say which mode runs.
+    if (options().stack_guard == 1 || madvise(rg->base, 0, MADV_GUARD_INSTALL) != 0) rg->guard.store(Guard::mprotect);
     return rg;
   }();
   return *r;
@@ -149,23 +144,7 @@ std::size_t stack_round(std::size_t size) {
 }
 
 std::size_t stack_default_size() {
-  static const std::size_t size = [] {
-    const char* env = getenv("STRAY_STACK_SIZE");
-    std::size_t want = 256 << 10;
-    if (env && *env) {
-      char* end = nullptr;
-      errno = 0;
-      unsigned long long v = strtoull(env, &end, 10);
-      if (*end != 0 || v == 0 || v > kStackMax || errno) {
-        write_err("stray: STRAY_STACK_SIZE=\"");
-        write_err(env);
-        write_err("\": want a byte count in 1..1073741824\n");
-        _exit(2);
-      }
-      want = v;
-    }
-    return stack_round(want);
-  }();
+  static const std::size_t size = stack_round(std::size_t(options().stack_size));
   return size;
 }
 

@@ -17,6 +17,7 @@
 #include "fatal.h"
 #include "lock.h"
 #include "mem.h"
+#include "options.h"
 
 namespace stray::rt {
 namespace {
@@ -82,27 +83,7 @@ void handler(int, siginfo_t* si, void* ucv) {
   errno = saved_errno;
 }
 
-// An integer option; a malformed or out-of-range value stops the program
-// (exit 2), as a bad STRAY_PROCS does, rather than a silent default.
-int env_int(const char* name, int dflt, int lo, int hi) {
-  const char* v = getenv(name);
-  if (!v || !*v) return dflt;
-  char* end = nullptr;
-  errno = 0;
-  long x = strtol(v, &end, 10);
-  if (*end || errno || x < lo || x > hi) {
-    char msg[256];
-    snprintf(msg, sizeof msg, "stray: %s=\"%.64s\": want an integer in %d..%d\n", name, v, lo, hi);
-    write_err(msg);
-    _exit(2);
-  }
-  return int(x);
-}
-
-int timeout_ms() {
-  static const int ms = env_int("STRAY_STOP_TIMEOUT_MS", 1000, 1, 3600000);
-  return ms;
-}
+int timeout_ms() { return int(options().stop_timeout_ms); }
 
 uintptr_t trampoline = 0;  // sa_restorer of our handler, read back once
 
@@ -245,13 +226,9 @@ void describe_errno(const char* what, int err, char* why, std::size_t whylen) {
            err == EMFILE || err == ENFILE ? " (the process is out of file descriptors)" : "");
 }
 
-int stop_signal() {
-  static const int sig = env_int("STRAY_STOP_SIGNAL", SIGRTMIN + 4, SIGRTMIN, SIGRTMAX);
-  return sig;
-}
+int stop_signal() { return int(options().stop_signal); }
 
 void stw_thread_init() {
-  (void)timeout_ms();  // a bad STRAY_STOP_TIMEOUT_MS stops the program at start-up, not at the first pass
   sigset_t s;
   sigemptyset(&s);
   sigaddset(&s, stop_signal());

@@ -195,7 +195,7 @@ TEST(Stack, DefaultSizeFromEnvironment) {
               ::testing::ExitedWithCode(0), "");
   setenv("STRAY_STACK_SIZE", "lots", 1);
   EXPECT_EXIT(stray::rt::stack_default_size(), ::testing::ExitedWithCode(2),
-              "stray: STRAY_STACK_SIZE=\"lots\": want a byte count in 1..1073741824");
+              "stray: STRAY_STACK_SIZE=\"lots\": want an integer in 1..1073741824");
   unsetenv("STRAY_STACK_SIZE");
   EXPECT_EQ(stray::rt::stack_default_size(), std::size_t(256) << 10);
 }
