@@ -473,28 +473,8 @@ TEST(LeakStop, AHandlerInstalledLaterForTheStopSignalFailsThePass) {
 
 // A hidden pointer (DESIGN.md §4's documented limit) produces a false
 // positive; the oracle catches the goroutine being woken.
-constexpr uintptr_t kXor = 0x5555555555555555ull;
-
-// Returns the only extra reference to a channel a goroutine receives on: a
-// handle's bytes, XOR-ed (the handle is never destroyed: it keeps its count).
-[[gnu::noinline]] uintptr_t hidden_receiver() {
-  auto ch = make_chan<int>();
-  go([ch] { (void)ch.recv(); });
-  alignas(Chan<int>) unsigned char handle[sizeof(Chan<int>)];
-  ::new (handle) Chan<int>(ch);
-  uintptr_t bits;
-  static_assert(sizeof bits == sizeof handle);
-  memcpy(&bits, handle, sizeof bits);
-  memset(handle, 0, sizeof handle);
-  return bits ^ kXor;
-}
-
-[[gnu::noinline]] void send_through_hidden(uintptr_t hidden) {
-  alignas(Chan<int>) unsigned char handle[sizeof(Chan<int>)];
-  uintptr_t bits = hidden ^ kXor;
-  memcpy(handle, &bits, sizeof bits);
-  reinterpret_cast<Chan<int>*>(handle)->send(1);
-}
+using stray::test::hidden_receiver;
+using stray::test::send_through_hidden;
 
 TEST(LeakOracle, WakingAReportedGoroutineAborts) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");

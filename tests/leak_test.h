@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstring>
 #include <cstdio>
 #include <sstream>
 #include <string>
@@ -94,6 +95,32 @@ void on_goroutine(F&& f) {
   WaitGroup wg;
   wg.go(std::forward<F>(f));
   wg.wait();
+}
+
+// A channel whose only reference outside its receiver's stack is hidden
+// from the scan (DESIGN.md §4's documented limit): hidden_receiver parks a
+// goroutine receiving on a new channel and returns the handle's bytes
+// XOR-ed (the handle is never destroyed: it keeps its count);
+// send_through_hidden wakes that goroutine.
+inline constexpr uintptr_t kXor = 0x5555555555555555ull;
+
+[[gnu::noinline]] inline uintptr_t hidden_receiver() {
+  auto ch = make_chan<int>();
+  go([ch] { (void)ch.recv(); });
+  alignas(Chan<int>) unsigned char handle[sizeof(Chan<int>)];
+  ::new (handle) Chan<int>(ch);
+  uintptr_t bits;
+  static_assert(sizeof bits == sizeof handle);
+  memcpy(&bits, handle, sizeof bits);
+  memset(handle, 0, sizeof handle);
+  return bits ^ kXor;
+}
+
+[[gnu::noinline]] inline void send_through_hidden(uintptr_t hidden) {
+  alignas(Chan<int>) unsigned char handle[sizeof(Chan<int>)];
+  uintptr_t bits = hidden ^ kXor;
+  memcpy(handle, &bits, sizeof bits);
+  reinterpret_cast<Chan<int>*>(handle)->send(1);
 }
 
 }  // namespace stray::test

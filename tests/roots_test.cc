@@ -130,6 +130,19 @@ void coroutine_body() {
   swapcontext(&coro_ctx, &main_ctx);
 }
 
+// An idle worker interrupted by a handler without SA_ONSTACK: the handler
+// runs on the worker's own stack, below its scheduler's frames, and its
+// frame holds the only plain copy of a channel's address (the test keeps
+// only a hidden one, leak_test.h).
+std::atomic<uintptr_t> hidden_chan;
+
+void handler_holding_channel(int) {
+  volatile uintptr_t plain = hidden_chan.load() ^ stray::test::kXor;
+  in_handler->open_();
+  release->pass();
+  (void)plain;
+}
+
 }  // namespace
 
 class Roots : public ::testing::Test {
@@ -186,6 +199,22 @@ TEST_F(Roots, GoroutineInAHandlerOnItsWorkersAlternateStack) {
   });
   pass_during_handler();
   wg.wait();
+}
+
+TEST_F(Roots, HandlerOnAWorkersSchedulerStack) {
+  struct sigaction sa {};
+  sa.sa_handler = handler_holding_channel;
+  sigemptyset(&sa.sa_mask);
+  ASSERT_EQ(sigaction(SIGUSR2, &sa, nullptr), 0);
+  hidden_chan = stray::test::hidden_receiver();
+  wait_until_waiting(1, WaitReason::chan_receive);
+  // A worker's thread id, from a goroutine it ran; with that goroutine
+  // gone the worker is back in its scheduler.
+  auto tid = make_chan<pid_t>(1);
+  go([tid]() mutable { tid.send(pid_t(syscall(SYS_gettid))); });
+  ASSERT_EQ(syscall(SYS_tgkill, getpid(), *tid.recv(), SIGUSR2), 0);
+  pass_during_handler();
+  stray::test::send_through_hidden(hidden_chan);
 }
 
 TEST_F(Roots, ThreadInVfork) {
