@@ -39,11 +39,18 @@ struct Gate {
 };
 Gate* in_handler;  // the handler says it is running
 Gate* release;     // the test lets it return
+Gate* left;        // the handler says it is done with the gates
 
-void blocking_handler(int) {
-  in_handler->open_();
-  release->pass();
+// What a handler (or the coroutine) does while the pass runs; the test's
+// gates are read once, before the test can move on.
+void wait_for_the_pass() {
+  Gate *in = in_handler, *rel = release, *out = left;
+  in->open_();
+  rel->pass();
+  out->open_();
 }
+
+void blocking_handler(int) { wait_for_the_pass(); }
 
 void install_handler(int sig, int flags) {
   struct sigaction sa {};
@@ -99,11 +106,13 @@ template <class F>
   (void)pad[0];
 }
 
-// Runs a pass once the handler runs, then lets it return.
+// Runs a pass once the handler runs, then lets it return and waits until
+// it no longer uses the gates.
 void pass_during_handler() {
   in_handler->pass();
   expect_no_leaks();
   release->open_();
+  left->pass();
 }
 
 // The thread's alternate signal stack is a buffer inside its own stack,
@@ -125,8 +134,7 @@ void pass_during_handler() {
 // the channel waits below the switch.
 ucontext_t main_ctx, coro_ctx;
 void coroutine_body() {
-  in_handler->open_();
-  release->pass();
+  wait_for_the_pass();
   swapcontext(&coro_ctx, &main_ctx);
 }
 
@@ -138,8 +146,7 @@ std::atomic<uintptr_t> hidden_chan;
 
 void handler_holding_channel(int) {
   volatile uintptr_t plain = hidden_chan.load() ^ stray::test::kXor;
-  in_handler->open_();
-  release->pass();
+  wait_for_the_pass();
   (void)plain;
 }
 
@@ -150,8 +157,9 @@ class Roots : public ::testing::Test {
   void SetUp() override {
     in_handler = &in_;
     release = &release_;
+    left = &left_;
   }
-  Gate in_, release_;
+  Gate in_, release_, left_;
 };
 
 TEST_F(Roots, ThreadOnAnAlternateStackInsideItsOwnStack) {
