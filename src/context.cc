@@ -12,6 +12,9 @@
 //   cancelled child removes itself from its parent at once.
 // * Cancellation walks the subtree iteratively (a deep chain cannot
 //   overflow a goroutine's stack) and never holds two nodes' locks at once.
+// * A deadline node's time is saturated (rt::add_sat, detail::saturate):
+//   time_point::max() means never; its timer goroutine then waits on a timer
+//   that never fires (Go: a timer at maxWhen), until cancel or drop.
 // Lock order: a node's mu > channel locks (closing done). mu guards short
 // bookkeeping only; nothing blocks while holding it.
 #include <mutex>
@@ -22,6 +25,7 @@
 #include "stray/context.h"
 #include "stray/go.h"
 #include "stray/select.h"
+#include "timers.h"
 
 namespace stray {
 namespace detail {
@@ -175,6 +179,10 @@ std::pair<Context, CancelFunc> with_deadline(const Context& parent, time_point d
     n->stop_timer = make_chan<Unit>();
     std::weak_ptr<ContextNode> weak = n;
     go([weak, d, done = n->done, stop = n->stop_timer] {
+      // d and now are both >= 0 here (d was later than now at creation;
+      // steady_clock counts from boot), so d - now cannot overflow. For
+      // d == time_point::max() the Timer's own now + (d - now) saturates to
+      // "never"; a d passed meanwhile fires at once.
       Timer t(d - Clock::now());
       select(recv_case(t.c(),
                        [&] {
@@ -187,7 +195,7 @@ std::pair<Context, CancelFunc> with_deadline(const Context& parent, time_point d
 }
 
 std::pair<Context, CancelFunc> with_timeout(const Context& parent, duration d) {
-  return with_deadline(parent, Clock::now() + d);
+  return with_deadline(parent, rt::add_sat(Clock::now(), d));
 }
 
 Context with_value_impl(const Context& parent, const void* key, std::shared_ptr<const void> v) {

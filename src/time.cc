@@ -15,18 +15,27 @@
 // Invariants:
 // * t->index is t's position in the heap, -1 when not in it; both only
 //   under tlock.
+// * t->when is computed only by add_sat (timers.h), never by a plain +: a
+//   deadline past the clock's range is kNever (INT64_MAX). Such a timer stays
+//   in the heap — pending, so stop() returns true, as Go's timer at maxWhen —
+//   but is never due (nanotime() < kNever), and a ticker whose next tick
+//   saturates to kNever simply never fires again. (Before, now + d wrapped
+//   into the past: the timer fired at once, and a ticker with a huge period
+//   re-armed itself in the past forever, starving every other timer.)
 // * Timers fire with tlock held, so stop()/reset(), which drain the channel
 //   under tlock, leave no value of the old schedule behind (Go 1.23).
 // Lock order: tlock > channel locks > sched.lock.
 #include <sys/prctl.h>
 
 #include <thread>
+#include <type_traits>
 
 #include "arena.h"
 #include "chan.h"
 #include "fatal.h"
 #include "lock.h"
 #include "proc.h"
+#include "stray/panic.h"
 #include "stray/time.h"
 #include "stw.h"
 #include "timers.h"
@@ -49,10 +58,13 @@ namespace {
 
 using detail::rtimer;
 
-int64_t deadline(duration d) {
-  int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
-  return nanotime() + (ns > 0 ? ns : 0);
-}
+// Deadlines are nanotime() ns; durations come in already saturated to the
+// clock's nanoseconds (detail::saturate in stray/time.h).
+static_assert(std::is_same_v<duration::period, std::nano>, "steady_clock ticks in ns");
+
+// now + d, saturated: d <= 0 is now (fires at once), a d too long for the
+// clock is kNever.
+int64_t deadline(duration d) { return add_sat(nanotime(), d.count() > 0 ? d.count() : 0); }
 
 struct Timers {
   Lock lock;
@@ -127,9 +139,9 @@ struct Timers {
     time_point tp{std::chrono::duration_cast<duration>(std::chrono::nanoseconds(now))};
     chan_send(t->c, &tp, /*block=*/false);
     if (t->period > 0) {
-      t->when += t->period;
-      if (t->when <= now) t->when = now + t->period;  // missed ticks are dropped
-      add_locked(t);
+      t->when = add_sat(t->when, t->period);
+      if (t->when <= now) t->when = add_sat(now, t->period);  // missed ticks are dropped
+      add_locked(t);  // at kNever if the next tick is past the clock's range
     } else if (t->one_shot_owned) {
       chan_release(t->c);
       arena_delete(t);
@@ -152,6 +164,8 @@ struct Timers {
         if (n > 0) next = heap[0]->when;
       }
       goready_list(sleepers);
+      // next - now cannot overflow (now >= 0); for kNever it is centuries,
+      // which the kernel accepts (and a new earlier timer cuts short).
       if (next < 0) futex_wait(&wake, seq);
       else futex_wait_for(&wake, seq, next - now);
     }
@@ -206,10 +220,10 @@ rtimer* new_chan_timer(const Chan<time_point>& c) {
   return t;
 }
 
-int64_t positive_period(duration d) {
-  int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
-  if (ns <= 0) throw std::invalid_argument("stray::Ticker: non-positive interval");
-  return ns;
+// A ticker's period; Go's panic (msg) if it is not positive.
+int64_t positive_period(duration d, const char* msg) {
+  if (d <= duration::zero()) throw stray::panic(msg);
+  return d.count();
 }
 
 }  // namespace
@@ -272,7 +286,7 @@ bool Timer::reset(duration d) {
 }
 
 Ticker::Ticker(duration d) : c_(make_chan<time_point>(1)), t_(nullptr) {
-  int64_t p = positive_period(d);  // before allocating: it may throw
+  int64_t p = positive_period(d, "non-positive interval for NewTicker");  // before allocating: it may throw
   t_ = new_chan_timer(c_);
   arm(t_, d, p);
 }
@@ -285,7 +299,7 @@ Ticker::~Ticker() {
 void Ticker::stop() { stop_and_drain(t_); }
 
 void Ticker::reset(duration d) {
-  int64_t p = positive_period(d);
+  int64_t p = positive_period(d, "non-positive interval for Ticker.Reset");  // before stopping: it may throw
   stop_and_drain(t_);
   arm(t_, d, p);
 }

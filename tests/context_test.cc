@@ -1,5 +1,6 @@
 // context_test — cancellation, deadlines and values (stray/context.h).
 #include <chrono>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 using namespace std::chrono_literals;
 using stray::Clock;
 using stray::Context;
+using stray::rt::WaitReason;
 
 namespace {
 bool is_closed(const stray::Chan<stray::Unit>& c) {
@@ -134,4 +136,141 @@ TEST(Context, DroppedChildrenUnregister) {
   }
   cancel_root();
   EXPECT_EQ(root.err(), stray::context_canceled);
+}
+
+// --- Extremes: deadlines the clock cannot reach, or already passed ----------
+//
+// with_timeout(d) saturates now + d: a deadline past the clock's range is
+// time_point::max(), "never", and a context with it is cancelled only by its
+// cancel function or its parent (before the fix, now + d overflowed into the
+// past and the context was born "deadline exceeded").
+
+namespace {
+
+using Doubles = std::chrono::duration<double>;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// Calls f(d) with each timeout too long for the clock: its own maximum,
+// units whose conversion to nanoseconds would overflow, floating ones.
+template <class F>
+void for_each_never(F f) {
+  f(stray::duration::max());
+  f(std::chrono::hours::max());
+  f(std::chrono::duration<uint64_t, std::milli>::max());
+  f(Doubles::max());
+  f(Doubles(kInf));
+}
+
+// Waits until ctx's deadline goroutine has parked in its select (it will
+// never be woken by its timer) or ctx is done (before the fix), then lets
+// a short timer fire: a deadline that was going to pass at once has.
+void settle(const Context& ctx, int parked_before) {
+  while (stray::test::waiting(WaitReason::select) <= parked_before && !is_closed(ctx.done())) stray::yield();
+  stray::after(1ms).recv();
+}
+
+void expect_pending(const Context& ctx, const char* what) {
+  EXPECT_FALSE(is_closed(ctx.done())) << what;
+  EXPECT_FALSE(ctx.err()) << what << ": " << ctx.err().message();
+}
+
+}  // namespace
+
+TEST(Context, DeadlineBeyondTheClockNeverExpires) {
+  std::vector<std::pair<Context, stray::CancelFunc>> never;
+  auto add = [&](auto make) {
+    int before = stray::test::waiting(WaitReason::select);  // before its goroutine starts
+    never.push_back(make());
+    settle(never.back().first, before);
+  };
+  add([] { return stray::with_deadline(stray::background(), stray::time_point::max()); });
+  add([] {
+    return stray::with_deadline(stray::background(), std::chrono::time_point<Clock, std::chrono::hours>::max());
+  });
+  for_each_never([&](auto d) { add([d] { return stray::with_timeout(stray::background(), d); }); });
+  for (std::size_t i = 0; i < never.size(); i++) {
+    const Context& ctx = never[i].first;
+    expect_pending(ctx, ("extreme #" + std::to_string(i)).c_str());
+    EXPECT_EQ(ctx.deadline(), stray::time_point::max()) << "extreme #" << i;
+  }
+  for (auto& [ctx, cancel] : never) {
+    cancel();
+    EXPECT_EQ(ctx.err(), stray::context_canceled);
+  }
+}
+
+TEST(Context, DeadlineBeyondTheClockInherits) {
+  // A child asking for "never" under a parent with a deadline keeps the
+  // parent's; a child of a "never" parent may set an earlier one of its own.
+  auto [parent, cancel_parent] = stray::with_timeout(stray::background(), 1h);
+  std::vector<std::pair<Context, stray::CancelFunc>> children;
+  for_each_never([&](auto d) { children.push_back(stray::with_timeout(parent, d)); });
+  children.push_back(stray::with_deadline(parent, stray::time_point::max()));
+  for (std::size_t i = 0; i < children.size(); i++) {
+    expect_pending(children[i].first, ("child #" + std::to_string(i)).c_str());
+    EXPECT_EQ(children[i].first.deadline(), parent.deadline()) << "child #" << i;
+  }
+
+  auto [forever, cancel_forever] = stray::with_timeout(stray::background(), stray::duration::max());
+  static stray::ContextKey<int> k;
+  Context valued = stray::with_value(forever, k, 1);
+  EXPECT_EQ(valued.deadline(), stray::time_point::max());
+  auto [sooner, cancel_sooner] = stray::with_timeout(valued, 1h);
+  EXPECT_LT(*sooner.deadline(), stray::time_point::max());
+  auto [still_never, cancel_still_never] = stray::with_timeout(valued, std::chrono::hours::max());
+  EXPECT_EQ(still_never.deadline(), stray::time_point::max());
+  stray::after(1ms).recv();
+  expect_pending(sooner, "sooner");
+  expect_pending(still_never, "still_never");
+
+  cancel_parent();
+  for (auto& [c, cancel] : children) EXPECT_EQ(c.err(), stray::context_canceled);
+  cancel_forever();
+  EXPECT_EQ(sooner.err(), stray::context_canceled);
+  EXPECT_EQ(still_never.err(), stray::context_canceled);
+}
+
+TEST(Context, DeadlineAtOrBeforeNowExpiresAtOnce) {
+  auto expect_expired = [](const Context& ctx, const std::string& what) {
+    EXPECT_TRUE(is_closed(ctx.done())) << what;
+    EXPECT_EQ(ctx.err(), stray::context_deadline_exceeded) << what;
+    ASSERT_TRUE(ctx.deadline()) << what;
+    EXPECT_LE(*ctx.deadline(), Clock::now()) << what;
+  };
+  // now + d for a d the clock cannot hold is now + duration::min(), not a
+  // conversion that wrapped around (before the fix, hours::min() became 0).
+  auto expect_far_past = [](const Context& ctx, const std::string& what) {
+    EXPECT_LE(ctx.deadline()->time_since_epoch(), Clock::now().time_since_epoch() + stray::duration::min())
+        << what;
+  };
+  auto [at_min, c1] = stray::with_deadline(stray::background(), stray::time_point::min());
+  expect_expired(at_min, "time_point::min()");
+  EXPECT_EQ(at_min.deadline(), stray::time_point::min());
+  auto [hours_min, c2] =
+      stray::with_deadline(stray::background(), std::chrono::time_point<Clock, std::chrono::hours>::min());
+  expect_expired(hours_min, "time_point<hours>::min()");
+  EXPECT_EQ(hours_min.deadline(), stray::time_point::min());  // saturated, not wrapped
+
+  auto [zero, c3] = stray::with_timeout(stray::background(), 0s);
+  expect_expired(zero, "0s");
+  auto [minus, c4] = stray::with_timeout(stray::background(), -1ns);
+  expect_expired(minus, "-1ns");
+  auto [dmin, c5] = stray::with_timeout(stray::background(), stray::duration::min());
+  expect_expired(dmin, "duration::min()");
+  auto [hmin, c6] = stray::with_timeout(stray::background(), std::chrono::hours::min());
+  expect_expired(hmin, "hours::min()");
+  expect_far_past(hmin, "hours::min()");
+  auto [ninf, c7] = stray::with_timeout(stray::background(), Doubles(-kInf));
+  expect_expired(ninf, "-inf");
+  expect_far_past(ninf, "-inf");
+
+  // Under a parent with a later deadline, the child's own (past) one wins.
+  auto [parent, cancel_parent] = stray::with_timeout(stray::background(), 1h);
+  auto [child, c8] = stray::with_timeout(parent, std::chrono::hours::min());
+  expect_expired(child, "child hours::min()");
+  EXPECT_FALSE(parent.err());
+
+  stray::test::expect_panic(
+      [] { stray::with_timeout(stray::background(), Doubles(std::numeric_limits<double>::quiet_NaN())); },
+      "NaN duration");
 }

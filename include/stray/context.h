@@ -20,6 +20,18 @@
 //   nothing afterwards (Go instead keeps it until the parent is cancelled).
 // * with_deadline(parent, t) with a parent whose deadline is earlier is just
 //   with_cancel(parent); a deadline already past cancels at once.
+// * Extremes saturate (stray/time.h): with_timeout(parent, d) has the
+//   deadline now + d clamped to [time_point::min(), time_point::max()], for
+//   any std::chrono duration (hours::max(), ±infinity, …); with_deadline
+//   takes a time_point of Clock in any unit, clamped the same way. A deadline
+//   of time_point::max() — with_deadline(time_point::max()), or a timeout too
+//   long for the clock — is "never": the context ends only by its cancel
+//   function or its parent, and deadline() reports time_point::max(). Under a
+//   parent with a deadline it is just with_cancel(parent) (the parent's is
+//   earlier). A deadline at or before now (time_point::min(), a timeout <= 0,
+//   down to hours::min() or -infinity) cancels at once with
+//   context_deadline_exceeded. A NaN timeout throws stray::panic("NaN
+//   duration").
 // * Values: with_value(ctx, key, v) where key is a ContextKey<T> object (its
 //   address is the key, as Go's unexported key types); ctx.value(key) finds
 //   the nearest such value up the chain (nullptr if none).
@@ -88,6 +100,14 @@ Context background();
 std::pair<Context, CancelFunc> with_cancel(const Context& parent);
 std::pair<Context, CancelFunc> with_deadline(const Context& parent, time_point d);
 std::pair<Context, CancelFunc> with_timeout(const Context& parent, duration d);
+template <class Dur>
+std::pair<Context, CancelFunc> with_deadline(const Context& parent, std::chrono::time_point<Clock, Dur> d) {
+  return with_deadline(parent, detail::saturate(d));
+}
+template <class Rep, class Period>
+std::pair<Context, CancelFunc> with_timeout(const Context& parent, std::chrono::duration<Rep, Period> d) {
+  return with_timeout(parent, detail::saturate(d));
+}
 
 // Go: context.WithValue.
 Context with_value_impl(const Context& parent, const void* key, std::shared_ptr<const void> v);
