@@ -36,4 +36,13 @@ void fatal(const char* msg) {
   abort();
 }
 
+void fatal_forked_child() {
+  write_err(
+      "fatal error: stray: runtime used in a child process after fork()\n"
+      "stray: the child has only the thread that called fork(), none of the runtime's threads: "
+      "exec right after fork() (or use posix_spawn, system, popen), use stray only in the parent, "
+      "or fork before the first stray call\n");
+  _exit(2);
+}
+
 }  // namespace stray::rt

@@ -11,6 +11,7 @@
 
 #include "arena.h"
 #include "leak.h"
+#include "lock.h"
 #include "proc.h"
 
 namespace stray::rt {
@@ -140,6 +141,9 @@ Pass* new_pass(bool detect, Stacks stacks) {
 }
 
 [[gnu::noinline]] PassResult run_pass(bool detect, Stacks stacks) {
+  // In a forked child the threads a pass would stop are gone, and so may be
+  // a pass that held pass_mu: refuse before waiting for it.
+  die_if_forked_child();
   std::lock_guard<std::mutex> lock(pass_mu);
   traceback_init();
   // Map the runtime's regions now if nothing did yet: mapping them while

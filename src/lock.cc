@@ -10,6 +10,8 @@
 
 namespace stray::rt {
 
+std::atomic<bool> in_forked_child{false};
+
 namespace {
 thread_local int tls_nostop = 0;
 thread_local uint32_t tls_stop_deferred = 0;  // a stop request's token, 0: none
@@ -61,8 +63,13 @@ void Lock::lock_slow() {
         state_.compare_exchange_weak(c, 1, std::memory_order_acquire))
       return;
   }
-  // Then sleep, marking the lock contended (2) so unlock wakes us.
-  while (state_.exchange(2, std::memory_order_acquire) != 0) futex_wait(&state_, 2);
+  // Then sleep, marking the lock contended (2) so unlock wakes us. In a
+  // forked child the holder is a thread that did not survive the fork: the
+  // lock will never be released.
+  while (state_.exchange(2, std::memory_order_acquire) != 0) {
+    die_if_forked_child();
+    futex_wait(&state_, 2);
+  }
 }
 
 }  // namespace stray::rt

@@ -11,6 +11,11 @@
 //   a runtime Lock or changes scheduler state. The leak detector's stop-the-
 //   world request is deferred until the counter is back at zero, so a stopped
 //   world never shows a half-parked goroutine or a half-updated channel.
+// * in_forked_child (Go: inForkedChild): raised in the child of a fork()
+//   taken while runtime threads existed (proc.cc "fork()"). None of them
+//   exists there, so whatever would wait for one ends the child instead
+//   (die_if_forked_child): Lock's sleeping path, Note::sleep, and the
+//   scheduler's entries in proc.cc and leak.cc.
 //
 // Invariants:
 // * Every Lock acquisition enters a no-stop section; every release leaves it.
@@ -26,6 +31,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "fatal.h"
 #include "tsa.h"
 
 namespace stray::rt {
@@ -48,6 +54,21 @@ int nostop_depth();
 // nostop_leave then stops the thread. Async-signal-safe.
 void nostop_defer_stop(uint32_t token);
 uint32_t nostop_take_deferred();
+
+// Set once, by proc.cc's pthread_atfork child handler, in the child's only
+// thread; never set in a process that did not fork with the runtime
+// running. A relaxed load is enough: no other thread exists to race with.
+extern std::atomic<bool> in_forked_child;
+
+// Ends a forked child whose runtime threads are gone (fatal.h), on the
+// paths that would otherwise wait for one of them forever or hand one work
+// that it will never do. A load and a never-taken branch, kept off the
+// paths that complete by themselves (a buffered send with room, an
+// uncontended Lock).
+inline void die_if_forked_child() {
+  if (in_forked_child.load(std::memory_order_relaxed)) [[unlikely]]
+    fatal_forked_child();
+}
 
 // Scope guard for a scheduler state change that takes no Lock.
 struct NoStop {
@@ -89,7 +110,10 @@ struct STRAY_TSA(scoped_lockable) LockGuard {
 class Note {
  public:
   void sleep() {
-    while (key_.load(std::memory_order_acquire) == 0) futex_wait(&key_, 0);
+    while (key_.load(std::memory_order_acquire) == 0) {
+      die_if_forked_child();  // the waker is a thread that is gone
+      futex_wait(&key_, 0);
+    }
   }
   void wakeup() {
     key_.store(1, std::memory_order_release);

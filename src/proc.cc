@@ -36,6 +36,31 @@
 // the last spinner to find work wakes another. So a program whose goroutines
 // are all blocked has every worker asleep in the kernel: no CPU use.
 //
+// fork(). A child of fork() has only the forking thread. If runtime threads
+// existed (the workers, or the timer thread, which after()/Timer start
+// without the scheduler), the child's copy of the runtime is stranded: its
+// run queues name goroutines no thread will run, its locks may be held by
+// threads that are gone, and nothing will ever fire a timer or ready a
+// waiter. Go does not support it either (syscall.ForkExec execs at once).
+// So the pthread_atfork child handler raises in_forked_child (lock.h), and
+// every call that would wait for or hand work to a runtime thread ends the
+// child with Go's "fatal error:" instead of hanging (die_if_forked_child):
+// gopark (every blocking call, on a thread or a goroutine), goready and
+// goready_list (waking a goroutine or thread that no longer exists),
+// go() (spawn_prepare), set_procs, and, for a goroutine that called fork(),
+// every way back into its worker's scheduler (yield, return); Lock's and
+// Note's sleeping paths catch anything else; leak.cc refuses a pass. Calls
+// that complete at once without waking anybody keep working. The runtime
+// never starts half-way into a fork (start_lock is held across it), and a
+// child with only the timer thread's state refuses to start a scheduler.
+// fork+exec costs an uncontended lock in the parent and one flag store in
+// the child (posix_spawn, system and popen use vfork-style clones and run
+// no handler at all). A child of a fork taken before any runtime thread
+// existed keeps the flag down and starts its own runtime on first use.
+// (Rejected: giving the child an empty runtime. Its memory still holds the
+// parent's goroutines, channels and held locks, and user objects point into
+// them; there is nothing sound to reset to.)
+//
 // Invariants:
 // * A G is on at most one run queue (or runnext), and only while runnable.
 // * sched.npidle counts the Ps on the idle list; a P on it has a worker that
@@ -45,6 +70,7 @@
 // another is held, in practice); channel locks are outer to all of them.
 #include "proc.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <time.h>
 #include <unistd.h>
@@ -171,19 +197,50 @@ void start_procs(Sched& s, int n) {
   }
 }
 
-Sched& sched() {
-  static Sched* s = [] {
-    auto* sc = arena_new<Sched>();
-    sched_ptr = sc;
-    install_panic_handler();
-    signal_install();
-    int n = initial_procs();
-    sc->gomaxprocs.store(n);
-    start_procs(*sc, n);
-    return sc;
-  }();
-  return *s;
+// The runtime (and the timer thread, time.cc) starts on first use, under
+// start_lock; start_lock is also held across every fork() (atfork_prepare),
+// so a child never inherits a half-started runtime. (A function-local
+// static would leave the child waiting forever on its initialisation guard
+// if the fork landed inside.)
+Lock start_lock;
+std::atomic<Sched*> sched_ready{nullptr};
+
+[[gnu::noinline]] Sched& start_runtime() {
+  // A child forked with only the timer thread running: its timers are
+  // stranded, and workers started here could not help them.
+  die_if_forked_child();
+  LockGuard g(start_lock);
+  if (Sched* s = sched_ready.load(std::memory_order_relaxed)) return *s;
+  auto* sc = arena_new<Sched>();
+  sched_ptr = sc;
+  install_panic_handler();
+  signal_install();
+  int n = initial_procs();
+  sc->gomaxprocs.store(n);
+  start_procs(*sc, n);
+  sched_ready.store(sc, std::memory_order_release);
+  return *sc;
 }
+
+Sched& sched() {
+  if (Sched* s = sched_ready.load(std::memory_order_acquire)) [[likely]] return *s;
+  return start_runtime();
+}
+
+// pthread_atfork's handlers (see "fork()" above), registered at load time,
+// not when the scheduler starts: the timer thread can start first. The
+// child handler runs in the child's only thread and only flips a flag, so
+// fork+exec pays one uncontended lock in the parent and nothing more.
+void atfork_prepare() NO_THREAD_SAFETY_ANALYSIS { start_lock.lock(); }
+void atfork_parent() NO_THREAD_SAFETY_ANALYSIS { start_lock.unlock(); }
+void atfork_child() NO_THREAD_SAFETY_ANALYSIS {
+  if (sched_ptr != nullptr || timer_threads() > 0) in_forked_child.store(true, std::memory_order_relaxed);
+  // A stop request deferred while the parent's thread held start_lock
+  // belongs to the parent's pass; here it would wait for that pass forever.
+  (void)nostop_take_deferred();
+  start_lock.unlock();
+}
+[[maybe_unused]] const int atfork_registered = pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 
 // The soundness oracle: a goroutine the leak detector reported is being
 // woken, so the report was wrong. With STRAY_LEAK_ORACLE=1 (the test
@@ -651,6 +708,7 @@ G* gfget(P* p, std::size_t stack_size) {
 void goroutine_entry(void*) {
   G* g = getg();
   g->start_fn(g->closure);  // runs and destroys the closure
+  die_if_forked_child();    // a goroutine that forked: its worker has nothing left
   SwitchReq req{Action::exit, nullptr, nullptr};
   ctx_switch(&g->ctx, &getp()->g0, &req, /*exiting=*/true);
 }
@@ -814,7 +872,10 @@ void worker_main(P* p) {
 struct ThreadGHolder {
   G* g = nullptr;
   ~ThreadGHolder() {
-    if (!g) return;
+    // A forked child's exit() runs this for the thread G the forking thread
+    // had in the parent: the registry's lock may be held by a thread that
+    // is gone, and the process ends anyway.
+    if (!g || in_forked_child.load(std::memory_order_relaxed)) return;
     {
       Sched& s = sched();
       LockGuard lg(s.allglock);
@@ -856,6 +917,8 @@ thread_local ThreadGHolder tls_threadg_holder;
 
 // ---- runtime interface (proc.h) ----
 
+Lock& runtime_start_lock() { return start_lock; }
+
 [[gnu::noinline]] G* current_goroutine() {
   P* p = tls_p;
   return p ? p->curg : nullptr;
@@ -888,6 +951,7 @@ uint32_t cheaprand() {
 }
 
 void gopark(G* g, bool (*unlockf)(G*, void*), void* arg, WaitReason reason) {
+  die_if_forked_child();  // nobody is left to ready g
   g->waitreason.store(reason, std::memory_order_relaxed);
   g->waitsince = nanotime_coarse();
   if (g->is_thread) {
@@ -911,6 +975,7 @@ void gopark(G* g, bool (*unlockf)(G*, void*), void* arg, WaitReason reason) {
 }
 
 void goready(G* g) {
+  die_if_forked_child();  // g's thread (or every worker) is gone
   casgstatus(g, Gstatus::waiting, Gstatus::runnable);
   if (g->is_thread) {
     g->wakeup.store(1, std::memory_order_release);
@@ -941,6 +1006,7 @@ int count_goroutines(Gstatus status, WaitReason reason) {
 }
 
 void goready_list(G* head) {
+  if (head) die_if_forked_child();
   G* batch = nullptr;
   G* tail = nullptr;
   int32_t n = 0;
@@ -1002,6 +1068,7 @@ using namespace rt;
 namespace detail {
 
 Spawn spawn_prepare(std::size_t stack_size, std::size_t closure_size, std::size_t closure_align) {
+  die_if_forked_child();  // no worker would run it
   sched();  // starts the runtime on first use
   std::size_t size = stack_size ? stack_round(stack_size) : stack_default_size();
   std::size_t align = std::max<std::size_t>(closure_align, 16);
@@ -1050,6 +1117,7 @@ void yield() {
     std::this_thread::yield();
     return;
   }
+  die_if_forked_child();  // a goroutine that forked: its scheduler must not run
   SwitchReq req{Action::yield, nullptr, nullptr};
   ctx_switch(&g->ctx, &getp()->g0, &req);
 }
@@ -1061,6 +1129,7 @@ std::uint64_t goroutine_id() {
 
 void set_procs(int n) {
   if (n < 1 || n > kMaxProcs) throw std::invalid_argument("stray::set_procs: n must be in [1, 256]");
+  die_if_forked_child();  // the Ps it would start or stop have no workers
   Sched& s = sched();
   start_procs(s, n);
   int old = s.gomaxprocs.exchange(n, std::memory_order_acq_rel);

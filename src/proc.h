@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "g.h"
+#include "lock.h"
 
 namespace stray::rt {
 
@@ -31,6 +32,10 @@ void goready(G* g);
 // to the global queue in one insertion with one wake-up; thread Gs are
 // woken one by one.
 void goready_list(G* head);
+
+// The lock the runtime's threads start under (the workers, the timer
+// thread); held across fork() so no child sees a half-started runtime.
+Lock& runtime_start_lock();
 
 // Monotonic clock (steady_clock) in nanoseconds: timer deadlines, mutex
 // starvation.

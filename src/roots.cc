@@ -197,8 +197,9 @@ struct ThreadStack {
 };
 
 // Whether a signal frame lies in [lo, hi) of a stack: its first word is the
-// handler's return address, glibc's sigreturn trampoline.
-bool signal_frame_in(uintptr_t lo, uintptr_t hi) {
+// handler's return address, glibc's sigreturn trampoline. Reads another
+// thread's frames, redzones included: not instrumented.
+__attribute__((no_sanitize("address", "thread"))) bool signal_frame_in(uintptr_t lo, uintptr_t hi) {
   uintptr_t tramp = sigreturn_trampoline();
   if (!tramp || lo >= hi) return !tramp;  // unknown trampoline: assume one is there
   for (uintptr_t a = lo & ~uintptr_t(7); a + 8 <= hi; a += 8)

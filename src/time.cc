@@ -174,19 +174,26 @@ struct Timers {
 
 std::atomic<Timers*> timers_started{nullptr};
 
+// Starts the timer heap and its thread on first use, under the runtime's
+// start lock (held across fork(): see proc.cc).
+[[gnu::noinline]] Timers& start_timers() {
+  die_if_forked_child();  // a child's timers would never fire
+  LockGuard g(runtime_start_lock());
+  if (Timers* t = timers_started.load(std::memory_order_relaxed)) return *t;
+  auto* ts = arena_new<Timers>();
+  std::thread([ts] {
+    // The kernel's default 50 µs timer slack would delay every deadline.
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    stw_thread_init();
+    ts->run();
+  }).detach();
+  timers_started.store(ts, std::memory_order_release);
+  return *ts;
+}
+
 Timers& timers() {
-  static Timers* t = [] {
-    auto* ts = arena_new<Timers>();
-    std::thread([ts] {
-      // The kernel's default 50 µs timer slack would delay every deadline.
-      prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-      stw_thread_init();
-      ts->run();
-    }).detach();
-    timers_started.store(ts, std::memory_order_release);
-    return ts;
-  }();
-  return *t;
+  if (Timers* t = timers_started.load(std::memory_order_acquire)) [[likely]] return *t;
+  return start_timers();
 }
 
 bool add_timer_after_park(G*, void* t) {
@@ -207,6 +214,7 @@ bool stop_and_drain(rtimer* t) {
 }
 
 void arm(rtimer* t, duration d, int64_t period) {
+  die_if_forked_child();  // the timer thread is the parent's: this would never fire
   Timers& ts = timers();
   LockGuard g(ts.lock);
   t->when = deadline(d);
