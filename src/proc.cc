@@ -85,6 +85,7 @@
 #include "arena.h"
 #include "fatal.h"
 #include "lock.h"
+#include "options.h"
 #include "panic.h"
 #include "fault.h"
 #include "stray/go.h"
@@ -172,14 +173,9 @@ void worker_main(P* p);
 void schedule(P* p);
 void checkdead();
 
+// STRAY_PROCS, or the CPUs available (options.inc: 0 = default).
 int initial_procs() {
-  const char* env = getenv("STRAY_PROCS");
-  if (env && *env) {
-    char* end = nullptr;
-    long v = strtol(env, &end, 10);
-    if (*end != 0 || v < 1 || v > kMaxProcs) fatal("stray: STRAY_PROCS must be a number from 1 to 256");
-    return int(v);
-  }
+  if (int64_t n = options().procs) return int(n);
   unsigned hw = std::thread::hardware_concurrency();
   return int(std::clamp(hw, 1u, unsigned(kMaxProcs)));
 }
@@ -217,6 +213,13 @@ std::atomic<Sched*> sched_ready{nullptr};
   signal_install();
   int n = initial_procs();
   sc->gomaxprocs.store(n);
+  if (options().help) {
+    Effective facts[] = {{"processors", std::to_string(n)},
+                         {"stack guards", stack_guard_mode()},
+                         {"address space for runtime reservations",
+                          address_budget() == SIZE_MAX ? "unlimited" : std::to_string(address_budget() >> 20) + " MiB"}};
+    options_print_help(facts, 3);
+  }
   start_procs(*sc, n);
   sched_ready.store(sc, std::memory_order_release);
   return *sc;
@@ -247,11 +250,7 @@ void atfork_child() NO_THREAD_SAFETY_ANALYSIS {
 // suite) that ends the program; otherwise it is said once and the
 // goroutine runs on.
 [[gnu::noinline]] void leaked_resumed(const G* g) {
-  static const bool oracle = [] {
-    const char* env = getenv("STRAY_LEAK_ORACLE");
-    return env && strcmp(env, "1") == 0;
-  }();
-  if (oracle) {
+  if (options().leak_oracle) {
     write_err("fatal error: stray leak detector: false positive: goroutine ");
     write_err_u64(g->id);
     write_err(" was reported leaked and is being resumed\n");
@@ -762,13 +761,7 @@ void schedule(P* p) {
 
 // ---- whole-program deadlock (Go: checkdead) ----
 
-bool deadlock_check_enabled() {
-  static const bool on = [] {
-    const char* env = getenv("STRAY_DEADLOCK");
-    return !(env && strcmp(env, "0") == 0);
-  }();
-  return on;
-}
+bool deadlock_check_enabled() { return options().deadlock; }
 
 int process_threads() {
   // Field 20 of /proc/self/stat; the command name (field 2) may hold spaces.

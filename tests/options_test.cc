@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "options.h"
+#include "stray/stray.h"
 
 namespace {
 
@@ -18,6 +19,12 @@ std::string readme_table() {
   std::size_t a = s.find(begin), b = s.find(end);
   if (a == std::string::npos || b == std::string::npos) return "README.md has no options markers";
   return s.substr(a + begin.size(), b - a - begin.size());
+}
+
+void start_runtime_and_exit() {
+  stray::yield();  // any call starts the runtime
+  (void)stray::procs();
+  _exit(0);
 }
 
 void print_help_and_exit() {
@@ -72,4 +79,14 @@ TEST(Options, HelpPrintsTheValuesInEffect) {
   setenv("STRAY_STOP_TIMEOUT_MS", "250", 1);
   EXPECT_EXIT(print_help_and_exit(), ::testing::ExitedWithCode(0), "STRAY_STOP_TIMEOUT_MS +250 +how long(.|\n)*stack guards: madvise");
   unsetenv("STRAY_STOP_TIMEOUT_MS");
+}
+
+TEST(Options, HelpAtStartShowsWhatTheRuntimeChose) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  setenv("STRAY_OPTIONS", "help", 1);
+  setenv("STRAY_PROCS", "3", 1);
+  EXPECT_EXIT(start_runtime_and_exit(), ::testing::ExitedWithCode(0),
+              "STRAY_PROCS +3 (.|\n)*processors: 3\n  stack guards: (madvise|mprotect)");
+  unsetenv("STRAY_PROCS");
+  unsetenv("STRAY_OPTIONS");
 }

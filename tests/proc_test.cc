@@ -99,7 +99,7 @@ TEST(Proc, ProcsDefaultsToHardwareThreadsOrStrayProcs) {
   setenv("STRAY_PROCS", "3", 1);
   EXPECT_EXIT(_exit(stray::procs() == 3 ? 0 : 1), ::testing::ExitedWithCode(0), "");
   setenv("STRAY_PROCS", "zero", 1);
-  EXPECT_EXIT(stray::procs(), ::testing::KilledBySignal(SIGABRT), "STRAY_PROCS must be a number");
+  EXPECT_EXIT(stray::procs(), ::testing::ExitedWithCode(2), "stray: STRAY_PROCS=\"zero\": want an integer in 1..256");
   unsetenv("STRAY_PROCS");
 }
 
