@@ -15,8 +15,8 @@
 // * A deadline node's time is saturated (rt::add_sat, detail::saturate):
 //   time_point::max() means never; its timer goroutine then waits on a timer
 //   that never fires (Go: a timer at maxWhen), until cancel or drop.
-// Lock order: a node's mu > channel locks (closing done). mu guards short
-// bookkeeping only; nothing blocks while holding it.
+// Locks: a node's mu guards short bookkeeping only; nothing blocks while
+// holding it. Its place in the lock order: lock.h.
 #include <mutex>
 #include <string>
 #include <unordered_map>

@@ -52,6 +52,31 @@ enum class WaitReason : uint8_t {
   sleep,
 };
 
+// The leak detector's allow-list (DESIGN.md §4: unknown means root): true
+// only for waits that nothing but a reachable channel or sync object can
+// end. A switch without default, so a new reason fails to compile until it
+// is classified here — never leak-eligible by accident.
+constexpr bool can_leak(WaitReason r) {
+  switch (r) {
+    case WaitReason::chan_send:
+    case WaitReason::chan_receive:
+    case WaitReason::chan_send_nil:
+    case WaitReason::chan_receive_nil:
+    case WaitReason::select:
+    case WaitReason::select_no_cases:
+    case WaitReason::sync_mutex_lock:
+    case WaitReason::sync_rwmutex_rlock:
+    case WaitReason::sync_rwmutex_lock:
+    case WaitReason::sync_waitgroup_wait:
+    case WaitReason::sync_cond_wait:
+      return true;
+    case WaitReason::none:   // not waiting (or a state the pass does not know)
+    case WaitReason::sleep:  // a timer will wake it
+      return false;
+  }
+  return false;  // not a WaitReason value at all: a root
+}
+
 inline const char* wait_reason_string(WaitReason r) {
   switch (r) {
     case WaitReason::none: return "";

@@ -23,9 +23,21 @@
 //   across the switch to its worker's scheduler, which releases the lock
 //   (same OS thread), so the count stays balanced per thread.
 //
-// Lock order (outer first): select's channel locks (by address) > a channel
-// lock > sched.lock > a stack or arena pool lock. No lock is held while
-// calling user code.
+// THE LOCK ORDER — the one written list; every other file points here.
+// Outer first; a thread holding one may take only locks below it:
+//   1. leak.cc's pass lock (std::mutex): a pass starts with nothing else held.
+//   2. proc.cc's start_lock (runtime start, held across fork()): taken with
+//      nothing else held; under it only 5.. and the arena.
+//   3. a context node's mu (std::mutex, context.cc): its bookkeeping and the
+//      close of its done channel; never two nodes' at once.
+//   4. the timer heap's lock (time.cc Timers::lock): timers fire under it.
+//   5. channel locks: one, or several only through select's sellock, in
+//      address order.
+//   6. sched.lock > sched.gflock > allglock (proc.cc).
+//   7. leaves, nothing taken under them: sema bucket locks, the stack
+//      region's lock, the arena's chunk and size-class locks, proc.cc's grow.
+// No runtime lock is held while user code runs (callbacks, constructors of
+// values, destructors).
 #pragma once
 
 #include <atomic>

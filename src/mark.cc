@@ -69,7 +69,7 @@ class Marker {
     for (int i = 0; i < ng_; i++) {
       GRecord& r = gs_[i];
       bool waiting = r.status == Gstatus::waiting || r.status == Gstatus::leaked;
-      if (!waiting || r.reason == WaitReason::sleep) {
+      if (!waiting || !can_leak(r.reason)) {
         if (verbose()) vlog("leak pass: goroutine %llu is a root (status %d)", (unsigned long long)r.id, int(r.status));
         make_runnable(i);
         continue;

@@ -66,8 +66,8 @@
 // * sched.npidle counts the Ps on the idle list; a P on it has a worker that
 //   is asleep on its note or about to be.
 // * A spinning P is counted in sched.nmspinning.
-// Lock order: sched.lock > sched.gflock > allglock (none taken while
-// another is held, in practice); channel locks are outer to all of them.
+// Locks: sched.lock, sched.gflock, allglock, start_lock; their order with
+// the rest is lock.h's list.
 #include "proc.h"
 
 #include <pthread.h>

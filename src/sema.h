@@ -14,7 +14,8 @@
 //   wake-up).
 // * semrelease never dereferences `addr` after its atomic increment, so the
 //   woken party may free the object as soon as it has the semaphore.
-// Lock order: a bucket lock is a leaf; nothing else is taken under it.
+// Locks: a bucket lock is a leaf of lock.h's order; nothing else is taken
+// under it.
 #pragma once
 
 #include <atomic>

@@ -14,7 +14,7 @@
 //
 // Invariants:
 // * t->index is t's position in the heap, -1 when not in it; both only
-//   under tlock.
+//   under Timers::lock.
 // * t->when is computed only by add_sat (timers.h), never by a plain +: a
 //   deadline past the clock's range is kNever (INT64_MAX). Such a timer stays
 //   in the heap — pending, so stop() returns true, as Go's timer at maxWhen —
@@ -22,9 +22,9 @@
 //   saturates to kNever simply never fires again. (Before, now + d wrapped
 //   into the past: the timer fired at once, and a ticker with a huge period
 //   re-armed itself in the past forever, starving every other timer.)
-// * Timers fire with tlock held, so stop()/reset(), which drain the channel
-//   under tlock, leave no value of the old schedule behind (Go 1.23).
-// Lock order: tlock > channel locks > sched.lock.
+// * Timers fire with Timers::lock held, so stop()/reset(), which drain the channel
+//   under Timers::lock, leave no value of the old schedule behind (Go 1.23).
+// Locks: Timers::lock (the heap); its place in the lock order: lock.h.
 #include <sys/prctl.h>
 
 #include <thread>
