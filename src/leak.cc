@@ -35,17 +35,13 @@ struct Pass {
   char why[256] = "";
 };
 
-void count_live(G* g, void* n) {
-  if (g->status.load(std::memory_order_acquire) != Gstatus::dead) ++*static_cast<int*>(n);
-}
 
 struct Fill {
   GRecord* gs;
   int n, max;
 };
 
-void fill_record(G* g, void* arg) {
-  auto* f = static_cast<Fill*>(arg);
+void fill_record(G* g, Fill* f) {
   Gstatus st = g->status.load(std::memory_order_acquire);
   if (st == Gstatus::dead || f->n == f->max) return;
   GRecord& r = f->gs[f->n++];
@@ -82,15 +78,14 @@ void unwind(Pass& p, GRecord& r) {
 }
 
 // Everything that needs the world stopped.
-void stopped_phase(void* arg) {
-  auto& p = *static_cast<Pass*>(arg);
+void stopped_phase(Pass& p) {
   int64_t t0 = nanotime();
   if (!stop_the_world(&p.world, p.scratch, p.why, sizeof p.why)) return;
   int n = 0;
-  for_each_g(count_live, &n);
+  for_each_g([&n](G* g) { n += g->status.load(std::memory_order_acquire) != Gstatus::dead; });
   Fill f{p.scratch.alloc<GRecord>(std::size_t(n) + 1), 0, n};
   if (f.gs) {
-    for_each_g(fill_record, &f);
+    for_each_g([&f](G* g) { fill_record(g, &f); });
     p.gs = f.gs;
     p.ng = f.n;
     std::sort(p.gs, p.gs + p.ng, [](const GRecord& a, const GRecord& b) { return a.lo < b.lo; });
@@ -158,7 +153,7 @@ Pass* new_pass(bool detect, Stacks stacks) {
   } destroy{p};
   p.entry_sp = caller_sp();
   getcontext(&p.self_uc);
-  with_loader_lock(stopped_phase, &p);
+  with_loader_lock([&p] { stopped_phase(p); });
 
   PassResult res;
   res.ok = p.ok;

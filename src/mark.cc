@@ -96,11 +96,9 @@ class Marker {
   }
 
   void add_timer_roots() {
-    timers_for_each(
-        [](hchan* c, G*, void* self) {
-          if (c) static_cast<Marker*>(self)->reach_chan(c);
-        },
-        this);
+    timers_for_each([this](hchan* c, G*) {
+      if (c) reach_chan(c);
+    });
   }
 
   void add_roots(const Roots& roots) {

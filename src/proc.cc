@@ -1021,8 +1021,8 @@ void goready_list(G* head) {
   wakep();
 }
 
-void for_each_g(void (*fn)(G*, void*), void* arg) NO_THREAD_SAFETY_ANALYSIS {
-  for (G* g = sched_ptr ? sched_ptr->allgs : nullptr; g; g = g->alllink) fn(g, arg);
+void for_each_g(FnRef<void(G*)> fn) NO_THREAD_SAFETY_ANALYSIS {
+  for (G* g = sched_ptr ? sched_ptr->allgs : nullptr; g; g = g->alllink) fn(g);
 }
 
 int workers(WorkerInfo* out, int max) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "fn_ref.h"
 #include "g.h"
 #include "lock.h"
 
@@ -54,9 +55,9 @@ int count_goroutines(Gstatus status, WaitReason reason = WaitReason::none);
 
 // ---- for the leak detector; each requires the world to be stopped ----
 
-// Calls fn(g, arg) for every goroutine descriptor ever made (allgs),
+// Calls fn(g) for every goroutine descriptor ever made (allgs),
 // including dead ones.
-void for_each_g(void (*fn)(G*, void*), void* arg);
+void for_each_g(FnRef<void(G*)> fn);
 
 // A worker thread: its tid, the top of its scheduler frames (everything
 // from there up to the end of its stack mapping is thread start-up state

@@ -243,10 +243,10 @@ bool timers_pending() {
   return ts->n > 0;
 }
 
-void timers_for_each(void (*fn)(detail::hchan* c, G* g, void* arg), void* arg) NO_THREAD_SAFETY_ANALYSIS {
+void timers_for_each(FnRef<void(detail::hchan* c, G* g)> fn) NO_THREAD_SAFETY_ANALYSIS {
   Timers* ts = timers_started.load(std::memory_order_acquire);
   if (!ts) return;
-  for (std::size_t i = 0; i < ts->n; i++) fn(ts->heap[i]->c, ts->heap[i]->g, arg);
+  for (std::size_t i = 0; i < ts->n; i++) fn(ts->heap[i]->c, ts->heap[i]->g);
 }
 
 int timer_threads() { return timers_started.load(std::memory_order_acquire) ? 1 : 0; }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "fn_ref.h"
 #include "stray/time.h"
 
 namespace stray::detail {
@@ -41,9 +42,9 @@ inline time_point add_sat(time_point t, duration d) {
 // that will fire): the program can still make progress.
 bool timers_pending();
 
-// For the leak detector, world stopped: fn(c, g, arg) for every scheduled
+// For the leak detector, world stopped: fn(c, g) for every scheduled
 // timer (c: the channel it will send on; g: the goroutine it will wake).
-void timers_for_each(void (*fn)(detail::hchan* c, G* g, void* arg), void* arg);
+void timers_for_each(FnRef<void(detail::hchan* c, G* g)> fn);
 
 // Threads the timer machinery runs (0 until the first timer, then 1).
 int timer_threads();

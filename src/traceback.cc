@@ -86,8 +86,7 @@ int walk(unw_context_t* uc, uintptr_t* pcs, int max) {
 }
 
 struct LoaderCall {
-  void (*fn)(void*);
-  void* arg;
+  FnRef<void()> fn;
   bool done;
 };
 
@@ -95,7 +94,7 @@ int loader_cb(dl_phdr_info*, size_t, void* data) {
   auto* c = static_cast<LoaderCall*>(data);
   if (!c->done) {
     c->done = true;
-    c->fn(c->arg);
+    c->fn();
   }
   return 1;  // stop iterating
 }
@@ -148,10 +147,10 @@ int traceback_regs(const greg_t* gregs, uintptr_t* pcs, int max) {
   return walk(&uc, pcs, max);
 }
 
-void with_loader_lock(void (*fn)(void*), void* arg) {
-  LoaderCall c{fn, arg, false};
+void with_loader_lock(FnRef<void()> fn) {
+  LoaderCall c{fn, false};
   dl_iterate_phdr(loader_cb, &c);
-  if (!c.done) fn(arg);  // no objects at all: cannot happen, but never skip fn
+  if (!c.done) fn();  // no objects at all: cannot happen, but never skip fn
 }
 
 }  // namespace stray::rt

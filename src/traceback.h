@@ -18,6 +18,7 @@
 
 #include <cstdint>
 
+#include "fn_ref.h"
 #include "switch.h"
 
 namespace stray::rt {
@@ -36,8 +37,8 @@ int traceback_parked(const Context& ctx, uintptr_t* pcs, int max);
 // interrupted instruction itself, the rest return addresses.
 int traceback_regs(const greg_t* gregs, uintptr_t* pcs, int max);
 
-// Runs fn(arg) while holding the dynamic loader's lock (the one
+// Runs fn() while holding the dynamic loader's lock (the one
 // dl_iterate_phdr takes; it is recursive, so fn may unwind).
-void with_loader_lock(void (*fn)(void*), void* arg);
+void with_loader_lock(FnRef<void()> fn);
 
 }  // namespace stray::rt
