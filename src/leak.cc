@@ -77,31 +77,45 @@ void unwind(Pass& p, GRecord& r) {
   }
 }
 
-// Everything that needs the world stopped.
-void stopped_phase(Pass& p) {
-  int64_t t0 = nanotime();
-  if (!stop_the_world(&p.world, p.scratch, p.why, sizeof p.why)) return;
+// Snapshot of the goroutine table, sorted by stack address. False when
+// scratch memory ran out.
+bool snapshot_goroutines(Pass& p, GTable* table) {
   int n = 0;
   for_each_g([&n](G* g) { n += g->status.load(std::memory_order_acquire) != Gstatus::dead; });
   Fill f{p.scratch.alloc<GRecord>(std::size_t(n) + 1), 0, n};
-  if (f.gs) {
-    for_each_g([&f](G* g) { fill_record(g, &f); });
-    p.gs = f.gs;
-    p.ng = f.n;
-    std::sort(p.gs, p.gs + p.ng, [](const GRecord& a, const GRecord& b) { return a.lo < b.lo; });
-    GTable table{p.gs, p.scratch.alloc<uintptr_t>(std::size_t(p.ng) + 1), p.ng};
-    if (table.his)
-      for (int i = 0; i < p.ng; i++) table.his[i] = p.gs[i].hi;
-    Roots roots;
-    p.ok = table.his && classify(p.world, p.entry_sp, table, p.scratch, &roots, p.why, sizeof p.why);
-    if (p.ok && p.detect) p.ok = mark(table, roots, p.scratch, &p.scanned);
-    if (p.ok && p.detect)
-      for (int i = 0; i < p.ng; i++)
-        if (p.gs[i].leaked && p.gs[i].status == Gstatus::waiting) set_leaked(p.gs[i].g);
-    if (p.ok)
-      for (int i = 0; i < p.ng && p.scratch.ok(); i++)
-        if (p.stacks == Stacks::all || (p.stacks == Stacks::leaked && p.gs[i].leaked)) unwind(p, p.gs[i]);
-  }
+  if (!f.gs) return false;
+  for_each_g([&f](G* g) { fill_record(g, &f); });
+  p.gs = f.gs;
+  p.ng = f.n;
+  std::sort(p.gs, p.gs + p.ng, [](const GRecord& a, const GRecord& b) { return a.lo < b.lo; });
+  *table = GTable{p.gs, p.scratch.alloc<uintptr_t>(std::size_t(p.ng) + 1), p.ng};
+  if (!table->his) return false;
+  for (int i = 0; i < p.ng; i++) table->his[i] = p.gs[i].hi;
+  return true;
+}
+
+// Phase 5's first half: the verdict becomes the goroutines' status.
+void mark_leaked(Pass& p) {
+  for (int i = 0; i < p.ng; i++)
+    if (p.gs[i].leaked && p.gs[i].status == Gstatus::waiting) set_leaked(p.gs[i].g);
+}
+
+void unwind_stacks(Pass& p) {
+  for (int i = 0; i < p.ng && p.scratch.ok(); i++)
+    if (p.stacks == Stacks::all || (p.stacks == Stacks::leaked && p.gs[i].leaked)) unwind(p, p.gs[i]);
+}
+
+// Everything that needs the world stopped: the phases of leak.h in order.
+void stopped_phase(Pass& p) {
+  int64_t t0 = nanotime();
+  if (!stop_the_world(&p.world, p.scratch, p.why, sizeof p.why)) return;  // 1. stop
+  GTable table;
+  Roots roots;
+  p.ok = snapshot_goroutines(p, &table) &&
+         classify(p.world, p.entry_sp, table, p.scratch, &roots, p.why, sizeof p.why);  // 2. classify
+  if (p.ok && p.detect) p.ok = mark(table, roots, p.scratch, &p.scanned);              // 3-4. mark, fixpoint
+  if (p.ok && p.detect) mark_leaked(p);                                                 // 5. verdict
+  if (p.ok) unwind_stacks(p);
   start_the_world(&p.world);
   p.pause_ns = nanotime() - t0;
   if (!p.ok && !p.why[0]) snprintf(p.why, sizeof p.why, "leak pass: out of scratch memory (mmap failed)");

@@ -280,15 +280,12 @@ uintptr_t cut_point(const Mapping& m, bool is_initial_stack, const ScratchVec<Th
   return cut == m.hi ? m.lo : cut & ~uintptr_t(7);
 }
 
-}  // namespace
-
-bool classify(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, Roots* roots, char* why,
-              std::size_t whylen) {
+// Phase 2b: mappings. Every readable, writable mapping but runtime memory,
+// sanitizer shadow and devices is a root; thread stacks from their cut.
+bool classify_mappings(const ScratchVec<ThreadStack>& claims, Scratch& s, Roots* roots, char* why,
+                       std::size_t whylen) {
   Range ex[136];
   int nex = excluded_ranges(ex, 136);
-  ScratchVec<ThreadStack> claims;
-  if (!classify_threads(w, entry_sp, g, s, roots, &claims)) return false;
-
   const char* maps = read_maps(s);
   if (!maps) {
     describe_errno("leak pass: cannot read /proc/self/maps", errno, why, whylen);
@@ -312,6 +309,14 @@ bool classify(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, R
   }
   if (pm.fd >= 0) close(pm.fd);
   return ok;
+}
+
+}  // namespace
+
+bool classify(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, Roots* roots, char* why,
+              std::size_t whylen) {
+  ScratchVec<ThreadStack> claims;
+  return classify_threads(w, entry_sp, g, s, roots, &claims) && classify_mappings(claims, s, roots, why, whylen);
 }
 
 }  // namespace stray::rt
