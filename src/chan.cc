@@ -153,10 +153,9 @@ void chan_release(hchan* c) noexcept NO_THREAD_SAFETY_ANALYSIS {
   if (c->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   // Last handle: nobody can be blocked on c (a blocked party holds a handle).
   if (!c->ops->trivial) {
-    for (std::size_t i = 0, x = c->recvx; i < c->qcount; i++) {
-      c->ops->destroy(c->slot(x));
-      if (++x == c->dataqsiz) x = 0;
-    }
+    ByteRange parts[2];
+    for (int i = 0, n = chan_buffered(c, parts); i < n; i++)
+      for (char* v = parts[i].lo; v < parts[i].hi; v += c->ops->size) c->ops->destroy(v);
   }
   c->~hchan();
   rt::arena_free(c);

@@ -66,6 +66,24 @@ struct hchan {
   char* slot(std::size_t i) const { return buf + i * ops->size; }
 };
 
+// The buffered values' storage: the ring's slots recvx .. recvx+qcount as at
+// most two byte ranges (it wraps), written to out; returns how many. Used
+// by chan_release to destroy them and by the leak detector to scan them.
+// Called with c->lock held, or with the world stopped.
+struct ByteRange {
+  char* lo;
+  char* hi;
+};
+inline int chan_buffered(const hchan* c, ByteRange out[2]) NO_THREAD_SAFETY_ANALYSIS {
+  std::size_t count = c->qcount < c->dataqsiz ? c->qcount : c->dataqsiz;
+  if (count == 0 || c->ops->size == 0) return 0;
+  std::size_t first = c->recvx, head = count < c->dataqsiz - first ? count : c->dataqsiz - first;
+  out[0] = {c->slot(first), c->slot(first + head)};
+  if (head == count) return 1;
+  out[1] = {c->slot(0), c->slot(count - head)};
+  return 2;
+}
+
 // Moves a value of the channel's type from src into raw storage dst and
 // destroys the source.
 // Trivial values: fixed-size copies for the common word sizes, so the

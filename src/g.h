@@ -141,6 +141,17 @@ struct G {
   G* alllink = nullptr;    // allgs registry link (never unlinked)
 };
 
+// What a blocked G waits on (the leak detector's one view of it): calls
+// on_chan(c) for the channel of each of its sudogs and returns the sync
+// object it sleeps on (null if none). Read with the world stopped, or by
+// the G's owner.
+template <class F>
+const void* wait_targets(const G* g, F on_chan) {
+  for (const sudog* sg = g->waiting; sg; sg = sg->waitlink)
+    if (sg->c) on_chan(sg->c);
+  return g->waiting_on;
+}
+
 // Sudogs for the calling G's own use (Go: acquireSudog / releaseSudog, with
 // the cache per G instead of per P: only the G itself touches it).
 inline sudog* acquire_sudog(G* g) {

@@ -75,9 +75,7 @@ class Marker {
         continue;
       }
       r.blocked = true;
-      for (sudog* sg = r.g->waiting; sg; sg = sg->waitlink)
-        if (sg->c) add_chan_waiter(sg->c, i);
-      if (const void* w = r.g->waiting_on) {
+      if (const void* w = wait_targets(r.g, [&](hchan* c) { add_chan_waiter(c, i); })) {
         auto a = reinterpret_cast<uintptr_t>(w);
         GRecord* owner = stacks_.contains(a) ? find_stack(a) : nullptr;
         if (owner && !owner->stack_reached) {
@@ -190,14 +188,8 @@ class Marker {
     if (cs->reached) return;
     cs->reached = true;
     int32_t w = cs->waiters;
-    // The buffered values (slots recvx .. recvx+qcount, wrapping).
-    if (c->dataqsiz > 0 && c->ops->size > 0) {
-      std::size_t first = c->recvx, count = c->qcount;
-      if (count > c->dataqsiz) count = c->dataqsiz;
-      std::size_t head = std::min(count, c->dataqsiz - first);
-      push({uintptr_t(c->slot(first)), uintptr_t(c->slot(first + head))});
-      push({uintptr_t(c->slot(0)), uintptr_t(c->slot(count - head))});
-    }
+    detail::ByteRange parts[2];  // the buffered values
+    for (int i = 0, n = detail::chan_buffered(c, parts); i < n; i++) push({uintptr_t(parts[i].lo), uintptr_t(parts[i].hi)});
     for (; w >= 0; w = waiters_.data[w].next) make_runnable(waiters_.data[w].gi);
   }
 
