@@ -114,9 +114,35 @@ struct PassStats {
 };
 PassStats last_pass();
 
-// Go: net/http/pprof. An HTTP server for the profiles, on its own OS
+// What the debug server grants its clients (Go: http.Server's
+// ReadHeaderTimeout, WriteTimeout and MaxHeaderBytes, and the cap of
+// x/net/netutil.LimitListener). With the defaults, clients that trickle
+// header bytes or connect and send nothing can neither keep the server from
+// answering others nor take the host's file descriptors.
+struct ServeLimits {
+  // Connections open at once (each one file descriptor). Accepting one
+  // more closes one at once: the open connection with the earliest
+  // deadline among those whose request has not arrived or whose answer is
+  // being sent (the one the server would drop soonest anyway), or the new
+  // one, unread, if every open connection's request is being answered. A
+  // new connection's request, when already sent, is read before the next
+  // accept, so a flood of idle connections does not push it out.
+  int max_connections = 64;
+  // From accept to the end of the request head; then the connection is
+  // closed without an answer. There is no keep-alive: every answer ends
+  // its connection ("Connection: close").
+  std::chrono::milliseconds read_header_timeout{3000};
+  // From the answer being ready to its last byte sent; then the connection
+  // is closed.
+  std::chrono::milliseconds write_timeout{30000};
+  // A larger request head (request line and headers) gets a 431.
+  std::size_t max_header_bytes = 16 << 10;
+};
+
+// Go: net/http/pprof. An HTTP/1.1 server for the profiles, on its own OS
 // threads (not goroutines), so it answers while every goroutine is stuck:
 //   /debug/pprof/                         HTML index: each profile, its count, links
+//   /debug/pprof                          302 to /debug/pprof/
 //   /debug/pprof/goroutine?debug=N        N = 0 (default: gzipped profile.proto,
 //   /debug/pprof/goroutineleak?debug=N        application/octet-stream with a
 //                                             Content-Disposition filename), 1 or 2
@@ -124,6 +150,8 @@ PassStats last_pass();
 // An unknown profile is a 404; a malformed or out-of-range debug value a 400
 // with a one-line reason; a pass that cannot stop the world a 500 with
 // PassError's reason. Other query parameters are ignored, as Go does.
+// GET and HEAD only (others: 405); a malformed request: 400; a request head
+// over ServeLimits::max_header_bytes: 431.
 // While a server runs, the whole-program deadlock report stays silent (its
 // threads could still act), as an HTTP server's goroutine keeps Go's quiet.
 class DebugServer {
@@ -133,7 +161,9 @@ class DebugServer {
   DebugServer& operator=(DebugServer&&) noexcept;
   ~DebugServer();  // stop()
 
-  // Stops accepting, finishes the requests in progress, joins the threads.
+  // Stops accepting and closes the connections whose request has not
+  // arrived; answers the requests that have (each client gets
+  // ServeLimits::write_timeout to take its answer); joins the threads.
   // Idempotent.
   void stop();
   bool serving() const;
@@ -144,13 +174,14 @@ class DebugServer {
  private:
   struct Impl;
   explicit DebugServer(std::unique_ptr<Impl> impl);
-  friend DebugServer serve(std::string_view addr);
+  friend DebugServer serve(std::string_view addr, const ServeLimits& limits);
   std::unique_ptr<Impl> impl_;
 };
 
 // Starts serving on addr, "host:port" (port 0: any free port). Binds to
 // loopback unless told otherwise. Throws std::invalid_argument for a
-// malformed address and std::runtime_error if it cannot bind.
-DebugServer serve(std::string_view addr = "127.0.0.1:6060");
+// malformed address or a limit that is not positive, and std::runtime_error
+// if it cannot bind.
+DebugServer serve(std::string_view addr = "127.0.0.1:6060", const ServeLimits& limits = {});
 
 }  // namespace stray::pprof
