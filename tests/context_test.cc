@@ -9,6 +9,7 @@
 
 using namespace std::chrono_literals;
 using stray::Clock;
+using stray::test::for_each_never;
 using stray::Context;
 using stray::rt::WaitReason;
 
@@ -149,17 +150,6 @@ namespace {
 
 using Doubles = std::chrono::duration<double>;
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-// Calls f(d) with each timeout too long for the clock: its own maximum,
-// units whose conversion to nanoseconds would overflow, floating ones.
-template <class F>
-void for_each_never(F f) {
-  f(stray::duration::max());
-  f(std::chrono::hours::max());
-  f(std::chrono::duration<uint64_t, std::milli>::max());
-  f(Doubles::max());
-  f(Doubles(kInf));
-}
 
 // Waits until ctx's deadline goroutine has parked in its select (it will
 // never be woken by its timer) or ctx is done (before the fix), then lets

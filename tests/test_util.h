@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <limits>
 #include <thread>
 
 #include "proc.h"
@@ -27,6 +29,21 @@ inline constexpr int kMaxParked = 1 << 30;
 inline void wait_until_waiting(int n, rt::WaitReason reason) {
   while (rt::count_goroutines(rt::Gstatus::waiting, reason) + rt::count_goroutines(rt::Gstatus::leaked, reason) < n)
     std::this_thread::yield();
+}
+
+// Calls f(d) with each duration too long for a deadline: the clock's own
+// maximum, coarser units whose conversion to nanoseconds would overflow,
+// and floating ones up to infinity.
+template <class F>
+void for_each_never(F f) {
+  f(stray::duration::max());
+  f(std::chrono::nanoseconds::max());
+  f(std::chrono::hours::max());
+  f(std::chrono::duration<int32_t, std::ratio<86400 * 365>>::max());  // years, a 32-bit count
+  f(std::chrono::duration<uint64_t, std::milli>::max());               // unsigned
+  f(std::chrono::duration<double>::max());
+  f(std::chrono::duration<double>(std::numeric_limits<double>::infinity()));
+  f(std::chrono::duration<float, std::nano>(1e30f));
 }
 
 // Goroutines waiting with wait reason r now.

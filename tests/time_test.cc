@@ -14,6 +14,7 @@ using stray::Clock;
 using stray::make_chan;
 using stray::Unit;
 using stray::rt::WaitReason;
+using stray::test::for_each_never;
 using stray::test::wait_until_waiting;
 
 TEST(Time, SleepParksWithReasonSleep) {
@@ -147,20 +148,6 @@ namespace {
 using Doubles = std::chrono::duration<double>;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// Calls f(d) with each duration too long for a deadline: the clock's own
-// maximum, coarser units whose conversion to nanoseconds would overflow,
-// and floating ones up to infinity.
-template <class F>
-void for_each_never(F f) {
-  f(stray::duration::max());
-  f(std::chrono::nanoseconds::max());
-  f(std::chrono::hours::max());
-  f(std::chrono::duration<int32_t, std::ratio<86400 * 365>>::max());  // years, a 32-bit count
-  f(std::chrono::duration<uint64_t, std::milli>::max());               // unsigned
-  f(Doubles::max());
-  f(Doubles(kInf));
-  f(std::chrono::duration<float, std::nano>(1e30f));
-}
 
 // Calls f(d) with each duration at or below zero, down to the extremes.
 template <class F>
