@@ -132,7 +132,9 @@ void signal_install() {
 
 void signal_thread_init() {
   stack_t cur{};
-  if (sigaltstack(nullptr, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) return;  // keep the sanitizer's
+  // A sanitizer's alternate stack (a few KiB) is too small for the
+  // symbolizer: replace it (the sanitizer's handlers run on ours as well).
+  if (sigaltstack(nullptr, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) && cur.ss_size >= kAltStackBytes) return;
   void* mem = mmap(nullptr, kAltStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) return;  // no alternate stack: an overflow then dies of SIGSEGV unreported
   stack_t ss{};

@@ -35,7 +35,7 @@ namespace stray::rt {
 void signal_install();
 
 // Worker threads call this at start: an alternate signal stack, unless the
-// thread has one (a sanitizer's). Its memory is an ordinary mapping, a root
+// thread has one at least as large. Its memory is an ordinary mapping, a root
 // of the leak pass: an application's SA_ONSTACK handler may run there.
 void signal_thread_init();
 

@@ -72,7 +72,13 @@ void park(uint32_t round, uint32_t slot, const ucontext_t* uc) {
   while (active.load(std::memory_order_acquire) == round) futex_wait(&active, round);
 }
 
-void handler(int, siginfo_t* si, void* ucv) {
+std::atomic<uintptr_t> trampoline{0};  // the return address of a signal handler (see sigreturn_trampoline)
+
+[[gnu::noinline]] void handler(int, siginfo_t* si, void* ucv) {
+  // Called by the kernel: our return address is the sigreturn trampoline
+  // every handler installed the same way returns to (glibc's __restore_rt,
+  // or a sanitizer's own when it installs handlers).
+  trampoline.store(reinterpret_cast<uintptr_t>(__builtin_return_address(0)), std::memory_order_relaxed);
   if (si->si_code != SI_QUEUE || si->si_pid != getpid()) return;  // not a stop request
   int saved_errno = errno;
   uint32_t token = uint32_t(si->si_value.sival_int);
@@ -84,8 +90,6 @@ void handler(int, siginfo_t* si, void* ucv) {
 }
 
 int timeout_ms() { return int(options().stop_timeout_ms); }
-
-uintptr_t trampoline = 0;  // sa_restorer of our handler, read back once
 
 bool ours(const struct sigaction& sa) {
   return (sa.sa_flags & SA_SIGINFO) && sa.sa_sigaction == handler;
@@ -118,9 +122,6 @@ bool install(char* why, std::size_t whylen) {
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigfillset(&sa.sa_mask);
     sigaction(stop_signal(), &sa, nullptr);
-    struct sigaction now {};
-    sigaction(stop_signal(), nullptr, &now);
-    trampoline = reinterpret_cast<uintptr_t>(now.sa_restorer);
   }
   return true;
 }
@@ -216,7 +217,7 @@ void describe_stuck(pid_t tid, bool blocked, char* why, std::size_t whylen) {
 
 }  // namespace
 
-uintptr_t sigreturn_trampoline() { return trampoline; }
+uintptr_t sigreturn_trampoline() { return trampoline.load(std::memory_order_relaxed); }
 
 void describe_errno(const char* what, int err, char* why, std::size_t whylen) {
   // strerrordesc_np: the untranslated text from a static table (strerror

@@ -73,10 +73,10 @@ int stop_signal();
 // running out of file descriptors. Usable while the world is stopped.
 void describe_errno(const char* what, int err, char* why, std::size_t whylen);
 
-// The return address glibc's sigaction gives every handler (its
-// __restore_rt trampoline): the first word of each signal frame the kernel
-// pushes. Found on a stack, it says a signal handler runs there. 0 if
-// unknown.
+// The return address of a signal handler (glibc's __restore_rt, or a
+// sanitizer's trampoline), as the stop handler saw it: the first word of
+// each signal frame the kernel pushes. Found on a stack, it says a signal
+// handler runs there. 0 until a stop signal has been handled.
 uintptr_t sigreturn_trampoline();
 
 // Runtime threads call this at start: unblocks the stop signal, which they
