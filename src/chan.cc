@@ -121,6 +121,7 @@ bool block_on(hchan* c, waitq& q, void* ep, WaitReason reason) RELEASE(c->lock)
   q.enqueue(sg);
   rt::gopark(gp, chanparkcommit, &c->lock, reason);
   // Woken by send_locked / recv_locked / close, which dequeued sg.
+  STRAY_DCHECK(gp->waiting == sg && gp->param == sg, "stray: G waiting list is corrupted (chan)");
   gp->waiting = nullptr;
   gp->param = nullptr;
   bool ok = sg->success;

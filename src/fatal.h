@@ -16,6 +16,21 @@ namespace stray::rt {
 // child).
 [[noreturn]] void fatal_forked_child();
 
+// The third tier: internal consistency checks that cost too much to keep
+// in release builds (Go's checks after a wake-up, "G waiting list is
+// corrupted"). Built with -DSTRAY_DEBUG=ON (the sanitizer presets are);
+// otherwise the condition is still compiled, so it stays correct, and folds
+// away.
+#if defined(STRAY_DEBUG) && STRAY_DEBUG
+inline constexpr bool kDebugChecks = true;
+#else
+inline constexpr bool kDebugChecks = false;
+#endif
+#define STRAY_DCHECK(cond, msg)                                    \
+  do {                                                             \
+    if (::stray::rt::kDebugChecks && !(cond)) ::stray::rt::fatal(msg); \
+  } while (0)
+
 // Writes pieces to stderr with write(2); no allocation, safe anywhere.
 void write_err(const char* s);
 void write_err_u64(unsigned long long v);

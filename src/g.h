@@ -35,6 +35,19 @@ enum class Gstatus : uint8_t {
   dead,      // finished; on a free list; stack unused
 };
 
+// A status as a word, for fatal errors and logs (Go prints _Gwaiting etc.).
+constexpr const char* gstatus_string(Gstatus s) {
+  switch (s) {
+    case Gstatus::idle: return "idle";
+    case Gstatus::runnable: return "runnable";
+    case Gstatus::running: return "running";
+    case Gstatus::waiting: return "waiting";
+    case Gstatus::leaked: return "leaked";
+    case Gstatus::dead: return "dead";
+  }
+  return "?";
+}
+
 // Why a G is waiting: one per blocking site, Go's strings (waitReasonStrings).
 enum class WaitReason : uint8_t {
   none,

@@ -70,7 +70,8 @@ class Marker {
       GRecord& r = gs_[i];
       bool waiting = r.status == Gstatus::waiting || r.status == Gstatus::leaked;
       if (!waiting || !can_leak(r.reason)) {
-        if (verbose()) vlog("leak pass: goroutine %llu is a root (status %d)", (unsigned long long)r.id, int(r.status));
+        if (verbose()) vlog("leak pass: goroutine %llu is a root (%s%s%s)", (unsigned long long)r.id, gstatus_string(r.status),
+                            r.reason != WaitReason::none ? ", " : "", wait_reason_string(r.reason));
         make_runnable(i);
         continue;
       }

@@ -78,6 +78,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
@@ -270,8 +271,12 @@ void atfork_child() NO_THREAD_SAFETY_ANALYSIS {
 // round trip. A mismatch is a runtime bug.
 void casgstatus(G* g, Gstatus from, Gstatus to) {
   if (g->status.load(std::memory_order_acquire) != from) [[unlikely]] {
-    if (!(from == Gstatus::waiting && g->status.load() == Gstatus::leaked))
-      fatal_g("stray: bad goroutine status transition", g);
+    if (!(from == Gstatus::waiting && g->status.load() == Gstatus::leaked)) {
+      char what[96];
+      snprintf(what, sizeof what, "stray: bad goroutine status transition %s -> %s", gstatus_string(from),
+               gstatus_string(to));
+      fatal_g(what, g);
+    }
     leaked_resumed(g);
   }
   g->status.store(to, std::memory_order_release);
@@ -1043,7 +1048,7 @@ void fatal_g(const char* what, const G* g) {
   write_err(" (goroutine ");
   write_err_u64(g->id);
   write_err(", status ");
-  write_err_u64(unsigned(g->status.load()));
+  write_err(gstatus_string(g->status.load()));
   write_err(", wait reason \"");
   write_err(wait_reason_string(g->waitreason.load(std::memory_order_relaxed)));
   write_err("\")\n");

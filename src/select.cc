@@ -168,6 +168,11 @@ int selectgo(SelectCase* cases, int ncases, bool block, bool* received) NO_THREA
   // Pass 3: dequeue from the channels that did not fire.
   sellock(cases, lockorder, n);
   sudog* won = gp->param;
+  if constexpr (rt::kDebugChecks) {
+    bool mine = false;
+    for (sudog* sg = gp->waiting; sg; sg = sg->waitlink) mine |= sg == won && sg->g == gp;
+    STRAY_DCHECK(mine, "stray: selectgo: woken by a sudog not on its case list");
+  }
   int chosen = -1;
   bool ok = false;
   for (sudog* sg = gp->waiting; sg;) {

@@ -119,6 +119,7 @@ void semacquire(std::atomic<uint32_t>* addr, bool lifo, WaitReason reason)
     }
     *s = sudog{g, nullptr, nullptr, addr, nullptr, nullptr, false, false, 0, 0};
     park_in(b, g, s, lifo, addr, reason);
+    STRAY_DCHECK(s->g == g && s->elem == addr, "stray: semacquire: woken with a sudog not its own");
     // Woken by semrelease, which dequeued s. ticket 1: the semaphore was
     // handed to us; otherwise compete for it again.
     if (s->ticket != 0 || cansemacquire(addr)) break;
