@@ -192,7 +192,10 @@ TEST(Context, DeadlineBeyondTheClockNeverExpires) {
 TEST(Context, DeadlineBeyondTheClockInherits) {
   // A child asking for "never" under a parent with a deadline keeps the
   // parent's; a child of a "never" parent may set an earlier one of its own.
-  auto [parent, cancel_parent] = stray::with_timeout(stray::background(), 1h);
+  // (No structured binding: clang 14 cannot capture one in a lambda.)
+  auto parent_and_cancel = stray::with_timeout(stray::background(), 1h);
+  Context parent = parent_and_cancel.first;
+  stray::CancelFunc cancel_parent = parent_and_cancel.second;
   std::vector<std::pair<Context, stray::CancelFunc>> children;
   for_each_never([&](auto d) { children.push_back(stray::with_timeout(parent, d)); });
   children.push_back(stray::with_deadline(parent, stray::time_point::max()));

@@ -289,5 +289,5 @@ TEST(Ticker, NonPositiveIntervalPanicsWithGosMessage) {
   for_each_non_positive([&](auto d) {
     expect_panic([&] { tk.reset(d); }, "non-positive interval for Ticker.Reset");
   });
-  expect_panic([] { stray::Ticker t(Doubles(std::numeric_limits<double>::quiet_NaN())); }, "NaN duration");
+  expect_panic([] { stray::Ticker t{Doubles(std::numeric_limits<double>::quiet_NaN())}; }, "NaN duration");
 }
