@@ -69,6 +69,7 @@
 #include <thread>
 #include <vector>
 
+#include "timers.h"  // add_sat: a limit of milliseconds::max() means none
 #include "stray/pprof.h"
 #include "stw.h"
 
@@ -404,7 +405,7 @@ void write_some(Server* s, std::unique_ptr<Conn>& c) {
 // c->out holds the answer.
 void start_writing(Server* s, std::unique_ptr<Conn>& c) {
   c->phase = Phase::writing;
-  c->deadline = Clock::now() + s->limits.write_timeout;
+  c->deadline = rt::add_sat(Clock::now(), stray::detail::saturate(s->limits.write_timeout));
   c->in.clear();
   write_some(s, c);
 }
@@ -470,7 +471,7 @@ void admit(Server* s, int fd) {
   s->open++;
   auto c = std::make_unique<Conn>();
   c->fd = fd;
-  c->deadline = Clock::now() + s->limits.read_header_timeout;
+  c->deadline = rt::add_sat(Clock::now(), stray::detail::saturate(s->limits.read_header_timeout));
   s->held.push_back(std::move(c));
   read_head(s, s->held.back());
 }

@@ -59,7 +59,9 @@ void forward(int sig, siginfo_t* si, void* uc) {
   // dies of it with the kernel's own report; a sent signal is re-raised,
   // delivered once this handler returns.
   signal(sig, SIG_DFL);
-  if (si->si_code <= 0) raise(sig);
+  // A sent signal, or one the kernel forced (SI_KERNEL: it could not build
+  // a signal frame), does not recur when we return: raise it again.
+  if (si->si_code <= 0 || si->si_code == SI_KERNEL) raise(sig);
 }
 
 // Symbolized frames of the interrupted goroutine, then its creation site.
@@ -86,7 +88,8 @@ void on_fault(int sig, siginfo_t* si, void* ucv) {
   const G* g = current_goroutine();
   auto* uc = static_cast<const ucontext_t*>(ucv);
   bool own_guard = g && addr >= uintptr_t(g->stack.base) && addr < uintptr_t(g->stack.lo);
-  if (si->si_code <= 0 || (!own_guard && !stack_region().contains(addr))) return forward(sig, si, ucv);
+  if (si->si_code <= 0 || si->si_code == SI_KERNEL || (!own_guard && !in_stack_region(addr)))
+    return forward(sig, si, ucv);
   if (own_guard) {
     write_err("runtime: goroutine stack exceeds ");
     write_err_u64(g->stack.usable());

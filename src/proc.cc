@@ -125,6 +125,7 @@ struct P {
   bool spinning = false;
   std::atomic<bool> running{false};  // executing a goroutine (for runnext stealing)
   int tid = 0;                       // the worker thread
+  uintptr_t g0_lo = 0;               // the worker thread's stack: [g0_lo, g0_top]
   uintptr_t g0_top = 0;              // worker_main's frame (proc.h WorkerInfo)
   P* link = nullptr;                 // idle list
   bool idle = false;                 // on the idle list (guarded by sched.lock)
@@ -861,6 +862,15 @@ void worker_main(P* p) {
   signal_thread_init();
   p->tid = int(gettid());
   p->g0_top = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  // The thread's stack bounds, so a pass can tell this thread's scheduler
+  // frames from a coroutine stack it might run on.
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void* lo = nullptr;
+    std::size_t size = 0;
+    if (pthread_attr_getstack(&attr, &lo, &size) == 0) p->g0_lo = reinterpret_cast<uintptr_t>(lo);
+    pthread_attr_destroy(&attr);
+  }
   tls_p = p;
   ctx_init_thread(&p->g0);
   schedule(p);
@@ -1035,7 +1045,7 @@ int workers(WorkerInfo* out, int max) {
   int n = 0;
   for (int32_t i = 0; i < sched_ptr->nallp.load(std::memory_order_acquire) && n < max; i++) {
     P* p = sched_ptr->allp[i].load(std::memory_order_acquire);
-    if (p && p->tid) out[n++] = {p->tid, p->g0_top, p->curg};
+    if (p && p->tid) out[n++] = {p->tid, p->g0_lo, p->g0_top, p->curg};
   }
   return n;
 }
@@ -1075,11 +1085,28 @@ Spawn spawn_prepare(std::size_t stack_size, std::size_t closure_size, std::size_
     throw std::invalid_argument("stray::go: function object too large for the goroutine stack");
   NoStop ns;
   G* g = gfget(getp(), size);
+  // Idle, not dead, from here: the closure is built on this stack before
+  // spawn_start, and a pass must see it (leak.cc scans an idle G whole).
+  g->status.store(Gstatus::idle, std::memory_order_release);
   // The closure sits at the very top of the stack; the initial frame below it.
   uintptr_t top = reinterpret_cast<uintptr_t>(g->stack.hi) - closure_size;
   top &= ~(uintptr_t(align) - 1);
   g->closure = reinterpret_cast<void*>(top);
   return {g, g->closure};
+}
+
+void spawn_cancel(Spawn sp) noexcept {
+  G* g = static_cast<G*>(sp.g);
+  NoStop ns;
+  g->status.store(Gstatus::dead, std::memory_order_release);
+  if (P* p = getp()) return gfput(p, g);
+  // A plain thread has no cache of its own: the global cold list.
+  stack_free(g->stack);
+  g->stack = {};
+  Sched& s = *sched_ptr;
+  LockGuard lg(s.gflock);
+  g->schedlink = s.gfree_cold;
+  s.gfree_cold = g;
 }
 
 void spawn_start(Spawn sp, void (*run)(void*), const void* create_pc) {

@@ -242,14 +242,20 @@ bool classify_threads(const World& w, uintptr_t entry_sp, const GTable& g, Scrat
     }
     if (worker) {
       // Below g0_top only the scheduler runs — unless a signal handler was
-      // entered there, or the worker is on its alternate signal stack.
-      bool handler_on_g0 = !in_goroutine && !th.onstack && signal_frame_in(th.sp, worker->g0_top);
-      bool in_scheduler = !in_goroutine && !th.onstack && !handler_on_g0;
-      if (!claims->push(s, {handler_on_g0 ? sp : worker->g0_top, th.tp, th.tid == pid, !th.onstack})) return false;
+      // entered there, or the worker runs elsewhere: on its alternate
+      // signal stack, or on a coroutine stack a goroutine switched to
+      // (then nothing says where its own stack's live part begins).
+      bool on_g0 = !in_goroutine && !th.onstack && worker->g0_lo && th.sp >= worker->g0_lo && th.sp <= worker->g0_top;
+      bool handler_on_g0 = on_g0 && signal_frame_in(th.sp, worker->g0_top);
+      bool in_scheduler = on_g0 && !handler_on_g0;
+      bool sure = in_goroutine || on_g0;
+      if (!claims->push(s, {handler_on_g0 ? sp : worker->g0_top, th.tp, th.tid == pid, sure})) return false;
       if (in_scheduler) continue;  // runtime registers, runtime frames
       if (verbose() && !in_goroutine)
-        vlog("leak pass: worker %d is in a signal handler%s: its registers are roots", int(th.tid),
-             th.onstack ? " on its alternate stack" : "");
+        vlog("leak pass: worker %d is %s: its registers are roots", int(th.tid),
+             th.onstack   ? "in a signal handler on its alternate stack"
+             : on_g0      ? "in a signal handler on its scheduler stack"
+                          : "off its own stack (a coroutine?)");
     } else if (!claims->push(s, {sp, th.tp, th.tid == pid, !th.onstack})) {
       return false;
     }

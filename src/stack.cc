@@ -61,6 +61,8 @@ std::size_t max_map_count() {
   return v > 0 ? std::size_t(v) : 65530;
 }
 
+std::atomic<Region*> mapped{nullptr};  // set once the region exists
+
 Region& region() {
   static Region* r = [] {
     auto* rg = ::new (sys_reserve(sizeof(Region), "the goroutine stack region")) Region;
@@ -81,6 +83,7 @@ Region& region() {
     // advice now (an unknown one fails with EINVAL even for length 0), so
     // STRAY_OPTIONS=help can say which mode runs.
     if (options().stack_guard == 1 || madvise(rg->base, 0, MADV_GUARD_INSTALL) != 0) rg->guard.store(Guard::mprotect);
+    mapped.store(rg, std::memory_order_release);
     return rg;
   }();
   return *r;
@@ -117,7 +120,11 @@ bool install_guard(Region& r, char* base, std::size_t bytes) {
     }
     r.mprotect_guards++;
   }
-  return mprotect(base, bytes, PROT_NONE) == 0;
+  if (mprotect(base, bytes, PROT_NONE) == 0) return true;
+  static std::atomic<bool> said{false};
+  if (!said.exchange(true))
+    write_err("stray: mprotect of a goroutine stack guard failed: some stacks have no guard page\n");
+  return false;
 }
 
 }  // namespace
@@ -129,6 +136,11 @@ const char* stack_guard_mode() {
     case Guard::capped: return "mprotect, cap reached: newer stacks unguarded";
   }
   return "?";
+}
+
+bool in_stack_region(uintptr_t p) {
+  const Region* r = mapped.load(std::memory_order_acquire);
+  return r && p - reinterpret_cast<uintptr_t>(r->base) < r->bytes;
 }
 
 Range stack_region() {

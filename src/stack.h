@@ -82,7 +82,12 @@ Stack stack_alloc(std::size_t size);
 void stack_free(Stack s);
 
 // The stack region's address range (all goroutine stacks lie inside).
+// Maps the region on first use.
 Range stack_region();
+
+// Whether p lies in the stack region; false before the region is mapped
+// (never maps it: usable from a signal handler).
+bool in_stack_region(uintptr_t p);
 
 // True while the canary zone at the stack's low end is untouched.
 inline bool stack_canary_ok(const Stack& s) {

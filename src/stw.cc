@@ -119,8 +119,13 @@ bool install(char* why, std::size_t whylen) {
   if (!ours(old)) {  // first pass, or the application reset it to SIG_DFL/SIG_IGN
     struct sigaction sa {};
     sa.sa_sigaction = handler;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    // SA_ONSTACK: on a worker the frame goes to its alternate stack, not to
+    // a goroutine stack that may be a few KiB from its guard (Go runs every
+    // handler on its signal stack). Synchronous faults stay unblocked, so
+    // one inside the handler is reported rather than fatal.
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
     sigfillset(&sa.sa_mask);
+    for (int fault : {SIGSEGV, SIGBUS, SIGILL, SIGFPE}) sigdelset(&sa.sa_mask, fault);
     sigaction(stop_signal(), &sa, nullptr);
   }
   return true;

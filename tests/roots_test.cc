@@ -6,6 +6,7 @@
 // report of that goroutine would be a false positive, which the test
 // states and the soundness oracle (STRAY_LEAK_ORACLE=1) turns into an abort.
 #include <signal.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -14,8 +15,10 @@
 
 #include <atomic>
 #include <thread>
+#include <vector>
 
 #include "leak_test.h"
+#include "stack.h"
 #include "test_util.h"
 
 namespace {
@@ -150,6 +153,19 @@ void handler_holding_channel(int) {
   (void)plain;
 }
 
+// Recurses until fewer than `margin` bytes of the running goroutine's stack
+// are left above its canary, then calls f there.
+template <class F>
+[[gnu::noinline]] void near_the_stack_limit(std::size_t margin, F f) {
+  volatile char pad[256];
+  pad[0] = 0;
+  auto sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  auto floor = reinterpret_cast<uintptr_t>(rt::current_goroutine()->stack.lo) + rt::kCanaryBytes;
+  if (sp - floor > margin) near_the_stack_limit(margin, f);
+  else f();
+  (void)pad[0];
+}
+
 }  // namespace
 
 class Roots : public ::testing::Test {
@@ -223,6 +239,45 @@ TEST_F(Roots, HandlerOnAWorkersSchedulerStack) {
   ASSERT_EQ(syscall(SYS_tgkill, getpid(), *tid.recv(), SIGUSR2), 0);
   pass_during_handler();
   stray::test::send_through_hidden(hidden_chan);
+}
+
+TEST_F(Roots, GoroutineOnACoroutineStack) {
+  // A goroutine switches its worker onto a coroutine stack of its own
+  // (swapcontext) and waits there while a pass runs: the worker's stack
+  // pointer is in neither its goroutine's stack nor its thread stack.
+  WaitGroup wg;
+  wg.go([] {
+    hold_channel_through([] {
+      std::vector<char> stack(256 << 10);
+      getcontext(&coro_ctx);
+      coro_ctx.uc_stack.ss_sp = stack.data();
+      coro_ctx.uc_stack.ss_size = stack.size();
+      coro_ctx.uc_link = nullptr;
+      makecontext(&coro_ctx, coroutine_body, 0);
+      swapcontext(&main_ctx, &coro_ctx);
+    });
+  });
+  pass_during_handler();
+  wg.wait();
+}
+
+TEST_F(Roots, GoroutineStoppedNearItsStackLimit) {
+  // The stop signal's frame (a few KiB with the vector state) goes to the
+  // worker's alternate stack: a goroutine a KiB or two from its guard is
+  // stopped, not killed.
+  // Resolve write/read now: a lazy binding's first call needs a few KiB.
+  left->open_();
+  left->pass();
+  // A margin below the kernel's smallest signal frame (AT_MINSIGSTKSZ,
+  // 3.6 KiB with AVX-512), above what waiting on the pipe takes.
+  std::size_t margin = std::min<std::size_t>(2048, getauxval(AT_MINSIGSTKSZ) / 2);
+  WaitGroup wg;
+  wg.go([margin] { near_the_stack_limit(margin, wait_for_the_pass); });
+  in_handler->pass();
+  expect_no_leaks();
+  release->open_();
+  left->pass();
+  wg.wait();
 }
 
 TEST_F(Roots, ThreadInVfork) {

@@ -55,7 +55,12 @@ template <class F, class... A>
 void spawn(const GoOptions& opt, const void* create_pc, F&& f, A&&... args) {
   using C = Closure<std::decay_t<F>, std::tuple<std::decay_t<A>...>>;
   Spawn s = spawn_prepare(opt.stack_size, sizeof(C), alignof(C));
-  ::new (s.closure) C{std::forward<F>(f), {std::forward<A>(args)...}};
+  try {
+    ::new (s.closure) C{std::forward<F>(f), {std::forward<A>(args)...}};
+  } catch (...) {
+    spawn_cancel(s);
+    throw;
+  }
   spawn_start(s, &C::run, create_pc);
 }
 

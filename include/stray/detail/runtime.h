@@ -34,8 +34,15 @@ struct Spawn {
 
 // Reserves a descriptor and a stack of at least `stack_size` bytes (0: the
 // default) with room for a closure of the given size and alignment at its top.
+// The descriptor is "idle" until spawn_start or spawn_cancel: a leak pass
+// meanwhile scans its whole stack (the closure being built may hold the only
+// reference to a channel).
 Spawn spawn_prepare(std::size_t stack_size, std::size_t closure_size,
                     std::size_t closure_align);
+
+// Gives back a prepared goroutine whose closure could not be built (its
+// constructor threw).
+void spawn_cancel(Spawn s) noexcept;
 
 // Makes the prepared goroutine runnable. `run` is called on the goroutine's
 // stack with the closure pointer; it runs and destroys the closure.
