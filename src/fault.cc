@@ -20,6 +20,7 @@
 #include <string>
 
 #include "fatal.h"
+#include "mem.h"
 #include "panic.h"
 #include "proc.h"
 #include "stack.h"
@@ -140,6 +141,10 @@ void signal_thread_init() {
   if (sigaltstack(nullptr, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) && cur.ss_size >= kAltStackBytes) return;
   void* mem = mmap(nullptr, kAltStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) return;  // no alternate stack: an overflow then dies of SIGSEGV unreported
+  // Runtime memory: the stop signal's frames land here too, holding the
+  // worker's scheduler registers; roots.cc scans the live part of a
+  // handler running here instead.
+  register_runtime_mapping(mem, kAltStackBytes);
   stack_t ss{};
   ss.ss_sp = mem;
   ss.ss_size = kAltStackBytes;

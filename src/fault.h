@@ -35,8 +35,9 @@ namespace stray::rt {
 void signal_install();
 
 // Worker threads call this at start: an alternate signal stack, unless the
-// thread has one at least as large. Its memory is an ordinary mapping, a root
-// of the leak pass: an application's SA_ONSTACK handler may run there.
+// thread has one at least as large. Its memory is runtime memory (the stop
+// signal's frames there hold scheduler registers); the leak pass scans the
+// live part of any handler found running on it.
 void signal_thread_init();
 
 // The overflow report for g when it is found by the canary check at a

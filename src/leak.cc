@@ -56,14 +56,13 @@ void fill_record(G* g, Fill* f) {
   r.create_pc = reinterpret_cast<uintptr_t>(g->create_pc);
   r.lo = reinterpret_cast<uintptr_t>(g->stack.lo);
   r.hi = reinterpret_cast<uintptr_t>(g->stack.hi);
-  // Parked (waiting, leaked, runnable): live from the stack pointer its
-  // switch saved. Running: that pointer is stale; live from the bottom
-  // until classify finds the thread running it (a worker in a signal
-  // handler on its alternate stack gives no stack pointer in the
-  // goroutine's stack). Idle (go() building its closure): the whole stack.
+  // Live from the stack pointer its last switch saved; classify corrects a
+  // running one: to the stack pointer of the thread found on its stack, or
+  // to the bottom when its worker runs elsewhere (a signal handler on the
+  // alternate stack, a coroutine). Idle (go() building its closure): the
+  // whole stack.
   auto sp = reinterpret_cast<uintptr_t>(g->ctx.fctx);
-  bool parked = st == Gstatus::waiting || st == Gstatus::leaked || st == Gstatus::runnable;
-  r.live_lo = (parked && sp >= r.lo && sp < r.hi) ? sp : r.lo;
+  r.live_lo = (st != Gstatus::idle && sp >= r.lo && sp < r.hi) ? sp : r.lo;
 }
 
 void unwind(Pass& p, GRecord& r) {

@@ -34,8 +34,8 @@
 // frame (sigreturn_trampoline) lies between it and the scheduler's top; a
 // worker interrupted on its alternate signal stack may have been running a
 // goroutine anywhere in it, so its registers are roots and that
-// goroutine's whole stack is live (leak.cc records a running goroutine as
-// live from its stack's bottom until a thread's stack pointer says more).
+// goroutine's whole stack is live (a running goroutine's saved stack
+// pointer is stale then).
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -250,6 +250,10 @@ bool classify_threads(const World& w, uintptr_t entry_sp, const GTable& g, Scrat
       bool in_scheduler = on_g0 && !handler_on_g0;
       bool sure = in_goroutine || on_g0;
       if (!claims->push(s, {handler_on_g0 ? sp : worker->g0_top, th.tp, th.tid == pid, sure})) return false;
+      // Off both its stacks, the worker may be running its goroutine
+      // anywhere below the pointer that goroutine saved: all of it is live.
+      if (!sure && worker->curg)
+        if (GRecord* r = g.find_stack(reinterpret_cast<uintptr_t>(worker->curg->stack.lo))) r->live_lo = r->lo;
       if (in_scheduler) continue;  // runtime registers, runtime frames
       if (verbose() && !in_goroutine)
         vlog("leak pass: worker %d is %s: its registers are roots", int(th.tid),
@@ -259,6 +263,11 @@ bool classify_threads(const World& w, uintptr_t entry_sp, const GTable& g, Scrat
     } else if (!claims->push(s, {sp, th.tp, th.tid == pid, !th.onstack})) {
       return false;
     }
+    // On its alternate stack: the handlers' frames above the stop signal's
+    // own (a worker's alternate stack is runtime memory, never scanned
+    // whole: the stop signal's frames there hold its scheduler registers).
+    if (th.onstack && th.ss_hi > th.sp && !roots->add(s, th.sp - kRedZone < th.ss_lo ? th.ss_lo : th.sp - kRedZone, th.ss_hi))
+      return false;
     if (!roots->ranges.push(s, {uintptr_t(th.gregs), uintptr_t(th.gregs + NGREG)})) return false;
     if (!roots->ranges.push(s, {uintptr_t(th.fp), uintptr_t(th.fp + th.fplen)})) return false;
     if (!roots->ranges.push(s, {uintptr_t(&th.tp), uintptr_t(&th.tp + 1)})) return false;

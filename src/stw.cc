@@ -52,6 +52,10 @@ void park(uint32_t round, uint32_t slot, const ucontext_t* uc) {
   auto ss_lo = reinterpret_cast<uintptr_t>(uc->uc_stack.ss_sp);
   r.onstack = (uc->uc_stack.ss_flags & SS_ONSTACK) ||
               (!(uc->uc_stack.ss_flags & SS_DISABLE) && r.sp > ss_lo && r.sp - ss_lo <= uc->uc_stack.ss_size);
+  if (!(uc->uc_stack.ss_flags & SS_DISABLE)) {
+    r.ss_lo = ss_lo;
+    r.ss_hi = ss_lo + uc->uc_stack.ss_size;
+  }
   r.fplen = 0;
   if (const auto* fp = reinterpret_cast<const unsigned char*>(uc->uc_mcontext.fpregs)) {
     std::size_t len = 512;  // fxsave: x87, xmm0-15

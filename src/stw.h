@@ -44,6 +44,7 @@ struct ThreadRegs {
   uintptr_t pc = 0;
   uintptr_t tp = 0;  // thread pointer (fs base on x86-64): reaches TLS and the DTV
   bool onstack = false;  // interrupted on its alternate signal stack (SS_ONSTACK)
+  uintptr_t ss_lo = 0, ss_hi = 0;  // its alternate signal stack, if it has one
   greg_t gregs[NGREG] = {};
   // The vector state as the kernel saved it (fxsave layout, then the AVX
   // upper halves when present); scanned as words.
