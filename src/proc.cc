@@ -125,7 +125,6 @@ struct P {
   bool spinning = false;
   std::atomic<bool> running{false};  // executing a goroutine (for runnext stealing)
   int tid = 0;                       // the worker thread
-  uintptr_t g0_lo = 0;               // the worker thread's stack: [g0_lo, g0_top]
   uintptr_t g0_top = 0;              // worker_main's frame (proc.h WorkerInfo)
   P* link = nullptr;                 // idle list
   bool idle = false;                 // on the idle list (guarded by sched.lock)
@@ -862,15 +861,6 @@ void worker_main(P* p) {
   signal_thread_init();
   p->tid = int(gettid());
   p->g0_top = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
-  // The thread's stack bounds, so a pass can tell this thread's scheduler
-  // frames from a coroutine stack it might run on.
-  pthread_attr_t attr;
-  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-    void* lo = nullptr;
-    std::size_t size = 0;
-    if (pthread_attr_getstack(&attr, &lo, &size) == 0) p->g0_lo = reinterpret_cast<uintptr_t>(lo);
-    pthread_attr_destroy(&attr);
-  }
   tls_p = p;
   ctx_init_thread(&p->g0);
   schedule(p);
@@ -1045,7 +1035,7 @@ int workers(WorkerInfo* out, int max) {
   int n = 0;
   for (int32_t i = 0; i < sched_ptr->nallp.load(std::memory_order_acquire) && n < max; i++) {
     P* p = sched_ptr->allp[i].load(std::memory_order_acquire);
-    if (p && p->tid) out[n++] = {p->tid, p->g0_lo, p->g0_top, p->curg};
+    if (p && p->tid) out[n++] = {p->tid, p->g0_top, p->curg};
   }
   return n;
 }

@@ -65,7 +65,6 @@ void for_each_g(FnRef<void(G*)> fn);
 // is running, if any.
 struct WorkerInfo {
   int tid;
-  uintptr_t g0_lo;  // the lowest address of the worker's own thread stack
   uintptr_t g0_top;
   G* curg;
 };

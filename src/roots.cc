@@ -134,6 +134,13 @@ bool next_mapping(const char*& p, Mapping* m) {
   return true;
 }
 
+// The mapping of /proc/self/maps that contains p.
+bool mapping_of(const char* maps, uintptr_t p, Mapping* out) {
+  for (const char* q = maps; next_mapping(q, out);)
+    if (p >= out->lo && p < out->hi) return true;
+  return false;
+}
+
 bool path_is(const Mapping& m, const char* s) {
   std::size_t n = strlen(s);
   return m.pathlen >= n && memcmp(m.path, s, n) == 0;
@@ -209,8 +216,8 @@ __attribute__((no_sanitize("address", "thread"))) bool signal_frame_in(uintptr_t
 
 // Phase 2a: threads. Goroutine stacks get their live part and registers;
 // root registers are added; each thread's claim goes to `claims`.
-bool classify_threads(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, Roots* roots,
-                      ScratchVec<ThreadStack>* claims) {
+bool classify_threads(const World& w, uintptr_t entry_sp, const GTable& g, const char* maps, Scratch& s,
+                      Roots* roots, ScratchVec<ThreadStack>* claims) {
   Range stacks = stack_region();
   pid_t pid = getpid();
   WorkerInfo wk[256];
@@ -245,7 +252,9 @@ bool classify_threads(const World& w, uintptr_t entry_sp, const GTable& g, Scrat
       // entered there, or the worker runs elsewhere: on its alternate
       // signal stack, or on a coroutine stack a goroutine switched to
       // (then nothing says where its own stack's live part begins).
-      bool on_g0 = !in_goroutine && !th.onstack && worker->g0_lo && th.sp >= worker->g0_lo && th.sp <= worker->g0_top;
+      Mapping own{};
+      bool on_g0 = !in_goroutine && !th.onstack && mapping_of(maps, worker->g0_top, &own) && th.sp >= own.lo &&
+                   th.sp <= worker->g0_top;
       bool handler_on_g0 = on_g0 && signal_frame_in(th.sp, worker->g0_top);
       bool in_scheduler = on_g0 && !handler_on_g0;
       bool sure = in_goroutine || on_g0;
@@ -297,15 +306,9 @@ uintptr_t cut_point(const Mapping& m, bool is_initial_stack, const ScratchVec<Th
 
 // Phase 2b: mappings. Every readable, writable mapping but runtime memory,
 // sanitizer shadow and devices is a root; thread stacks from their cut.
-bool classify_mappings(const ScratchVec<ThreadStack>& claims, Scratch& s, Roots* roots, char* why,
-                       std::size_t whylen) {
+bool classify_mappings(const ScratchVec<ThreadStack>& claims, const char* maps, Scratch& s, Roots* roots) {
   Range ex[136];
   int nex = excluded_ranges(ex, 136);
-  const char* maps = read_maps(s);
-  if (!maps) {
-    describe_errno("leak pass: cannot read /proc/self/maps", errno, why, whylen);
-    return false;
-  }
   Pagemap pm{open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), s.alloc<uint64_t>(kPagemapBatch)};
   bool ok = true;
   Mapping prev{}, m{};
@@ -330,8 +333,13 @@ bool classify_mappings(const ScratchVec<ThreadStack>& claims, Scratch& s, Roots*
 
 bool classify(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, Roots* roots, char* why,
               std::size_t whylen) {
+  const char* maps = read_maps(s);
+  if (!maps) {
+    describe_errno("leak pass: cannot read /proc/self/maps", errno, why, whylen);
+    return false;
+  }
   ScratchVec<ThreadStack> claims;
-  return classify_threads(w, entry_sp, g, s, roots, &claims) && classify_mappings(claims, s, roots, why, whylen);
+  return classify_threads(w, entry_sp, g, maps, s, roots, &claims) && classify_mappings(claims, maps, s, roots);
 }
 
 }  // namespace stray::rt

@@ -60,8 +60,10 @@ void park(uint32_t round, uint32_t slot, const ucontext_t* uc) {
   if (const auto* fp = reinterpret_cast<const unsigned char*>(uc->uc_mcontext.fpregs)) {
     std::size_t len = 512;  // fxsave: x87, xmm0-15
     uint32_t magic = 0, extended = 0;
-    memcpy(&magic, fp + 464, 4);  // struct _fpx_sw_bytes in the reserved area
-    memcpy(&extended, fp + 472, 4);
+    // struct _fpx_sw_bytes in the fxsave area's software-reserved bytes:
+    // magic1 at 464, extended_size (the whole xsave frame) at 468.
+    memcpy(&magic, fp + 464, 4);
+    memcpy(&extended, fp + 468, 4);
     if (magic == 0x46505853u /* FP_XSTATE_MAGIC1 */) len = extended;
     if (len > sizeof r.fp) len = sizeof r.fp;
     memcpy(r.fp, fp, len);
@@ -248,8 +250,15 @@ void stw_thread_init() {
 void stw_deferred_stop() {
   uint32_t token = nostop_take_deferred();
   if (active.load(std::memory_order_acquire) != (token >> kSlotBits)) return;
+  // Zeroed first: getcontext writes only the callee-saved and argument
+  // registers; the rest of uc (rax, r10, r11, the vector area) would be
+  // stale stack bytes, scanned as this thread's registers. At this call
+  // boundary no live value is in a caller-saved or vector register, so no
+  // vector state is captured.
   ucontext_t uc;
+  memset(&uc, 0, sizeof uc);
   getcontext(&uc);
+  uc.uc_mcontext.fpregs = nullptr;
   // getcontext leaves uc_stack alone: ask the kernel where we run (its
   // answer has SS_ONSTACK set when we are on the alternate stack).
   if (sigaltstack(nullptr, &uc.uc_stack) != 0) uc.uc_stack.ss_flags = SS_ONSTACK;

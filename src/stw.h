@@ -48,7 +48,7 @@ struct ThreadRegs {
   greg_t gregs[NGREG] = {};
   // The vector state as the kernel saved it (fxsave layout, then the AVX
   // upper halves when present); scanned as words.
-  alignas(16) unsigned char fp[832] = {};
+  alignas(64) unsigned char fp[4096] = {};  // xsave: 2.7 KiB with AVX-512
   std::size_t fplen = 0;
 };
 

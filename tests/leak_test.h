@@ -17,9 +17,11 @@
 #include <cstdio>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "leak.h"
+#include "proc.h"
 #include "stray/stray.h"
 
 namespace stray::test {
@@ -90,11 +92,14 @@ inline std::string run(const std::string& cmd) {
 // stack is a root, never held their closures' addresses: a stale copy left
 // in one of its frames would keep those stacks reachable (a false negative
 // the tests would see, more often under ASan's larger frames).
+// It also waits until that goroutine is gone, not only done: while it exits,
+// its worker's registers (roots) may still hold what it last touched.
 template <class F>
 void on_goroutine(F&& f) {
   WaitGroup wg;
   wg.go(std::forward<F>(f));
   wg.wait();
+  while (rt::count_goroutines(rt::Gstatus::running) > 0) std::this_thread::yield();
 }
 
 // A channel whose only reference outside its receiver's stack is hidden
