@@ -97,9 +97,13 @@ inline std::string run(const std::string& cmd) {
 template <class F>
 void on_goroutine(F&& f) {
   WaitGroup wg;
-  wg.go(std::forward<F>(f));
+  std::atomic<rt::G*> self{nullptr};
+  wg.go([&self, f = std::forward<F>(f)]() mutable {
+    self = rt::current_goroutine();
+    f();
+  });
   wg.wait();
-  while (rt::count_goroutines(rt::Gstatus::running) > 0) std::this_thread::yield();
+  while (self.load()->status.load() == rt::Gstatus::running) std::this_thread::yield();
 }
 
 // A channel whose only reference outside its receiver's stack is hidden
