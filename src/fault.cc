@@ -48,6 +48,13 @@ void write_hex(uintptr_t v) {
   write_err(p);
 }
 
+// Go's first line of a stack overflow report, without its newline.
+void write_limit(const G* g) {
+  write_err("runtime: goroutine stack exceeds ");
+  write_err_u64(g->stack.usable());
+  write_err("-byte limit");
+}
+
 // Passes a fault that is not ours on, as if stray had never installed a
 // handler.
 void forward(int sig, siginfo_t* si, void* uc) {
@@ -92,9 +99,8 @@ void on_fault(int sig, siginfo_t* si, void* ucv) {
   if (si->si_code <= 0 || si->si_code == SI_KERNEL || (!own_guard && !in_stack_region(addr)))
     return forward(sig, si, ucv);
   if (own_guard) {
-    write_err("runtime: goroutine stack exceeds ");
-    write_err_u64(g->stack.usable());
-    write_err("-byte limit\nruntime: sp=");
+    write_limit(g);
+    write_err("\nruntime: sp=");
     write_hex(uintptr_t(uc->uc_mcontext.gregs[REG_RSP]));
     write_err(" stack=[");
     write_hex(uintptr_t(g->stack.lo));
@@ -152,9 +158,8 @@ void signal_thread_init() {
 }
 
 [[noreturn]] void stack_overflow(const G* g) {
-  write_err("runtime: goroutine stack exceeds ");
-  write_err_u64(g->stack.usable());
-  write_err("-byte limit\nfatal error: stack overflow\n"
+  write_limit(g);
+  write_err("\nfatal error: stack overflow\n"
             "stray: found at a switch (its canary was overwritten): raise STRAY_STACK_SIZE or "
             "GoOptions::stack_size\n\ngoroutine ");
   write_err_u64(g->id);

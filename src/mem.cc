@@ -55,9 +55,6 @@ void map_unregister(void* p) {
 
 }  // namespace
 
-namespace {
-
-// The start of a small /proc file, NUL-terminated ("" if unreadable).
 void read_small(const char* path, char* buf, std::size_t len) {
   buf[0] = 0;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -66,6 +63,8 @@ void read_small(const char* path, char* buf, std::size_t len) {
   close(fd);
   buf[got > 0 ? got : 0] = 0;
 }
+
+namespace {
 
 // The kB value of `key` in /proc/meminfo, or -1.
 long long meminfo_kb(const char* text, const char* key) {

@@ -22,6 +22,11 @@ namespace stray::rt {
 // mapping is recorded as runtime memory.
 void* sys_reserve(std::size_t bytes, const char* what);
 
+// Reads the start of a small file (a /proc entry) into buf, NUL-terminated;
+// "" if it cannot be read. System calls only: usable while the world is
+// stopped.
+void read_small(const char* path, char* buf, std::size_t len);
+
 // The address space the runtime's large reservations (the stack region,
 // the arena) are sized from, measured once at the first call: unlimited
 // (SIZE_MAX) unless RLIMIT_AS is set — then what the process may still map

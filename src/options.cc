@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <vector>
 
 namespace stray::rt {
 namespace {
@@ -40,42 +42,34 @@ bool parse_bool(const char* env, bool dflt) {
   bad_value(env, v, "0 or 1");
 }
 
-// The index of the value in "a|b|c"; unset or empty is the first choice.
+// The choices of a STRAY_CHOICE row, "a|b|c" ("" is a choice: "|help").
+std::vector<std::string> choices_of(const char* choices) {
+  std::vector<std::string> out;
+  for (const char* c = choices;; c++) {
+    const char* bar = strchr(c, '|');
+    out.emplace_back(c, bar ? bar : c + strlen(c));
+    if (!bar) return out;
+    c = bar;
+  }
+}
+
+// The index of the value among the choices; unset or empty is the first.
 int parse_choice(const char* env, const char* choices) {
   const char* v = getenv(env);
   if (!v || !*v) return 0;
-  int i = 0;
-  for (const char* c = choices;; i++) {
-    const char* bar = strchr(c, '|');
-    std::size_t len = bar ? std::size_t(bar - c) : strlen(c);
-    if (strlen(v) == len && strncmp(v, c, len) == 0) return i;
-    if (!bar) break;
-    c = bar + 1;
-  }
+  std::vector<std::string> all = choices_of(choices);
+  for (std::size_t i = 0; i < all.size(); i++)
+    if (all[i] == v) return int(i);
   std::string want;
-  for (const char* c = choices; *c; c++) want += *c == '|' ? std::string(" or ") : std::string(1, *c);
-  if (choices[0] == '|') want = "empty" + want;
+  for (const std::string& c : all) want += (want.empty() ? "" : " or ") + (c.empty() ? std::string("empty") : c);
   bad_value(env, v, want.c_str());
 }
 
-// "a|b" as "`a`, `b`" for a markdown cell; the empty choice as "(empty)".
-std::string listed(const char* choices) {
+// The choices as "`a`, `b`" for a markdown cell; the empty one as "(empty)".
+std::string listed(const std::vector<std::string>& choices) {
   std::string out;
-  for (const char* c = choices;;) {
-    const char* bar = strchr(c, '|');
-    std::string one = bar ? std::string(c, bar) : std::string(c);
-    out += (out.empty() ? "" : ", ") + (one.empty() ? std::string("(empty)") : "`" + one + "`");
-    if (!bar) return out;
-    c = bar + 1;
-  }
-}
-
-// The n-th choice of "a|b|c".
-std::string choice(const char* choices, int n) {
-  const char* c = choices;
-  for (; n > 0; n--) c = strchr(c, '|') + 1;
-  const char* bar = strchr(c, '|');
-  return bar ? std::string(c, bar) : std::string(c);
+  for (const std::string& c : choices) out += (out.empty() ? "" : ", ") + (c.empty() ? "(empty)" : "`" + c + "`");
+  return out;
 }
 
 Options parse() {
@@ -108,7 +102,7 @@ void options_print_help(const Effective* facts, int n) {
 #define STRAY_BOOL(field, env, dflt, help) \
   fprintf(stderr, "  %-22s %-12d %s [0 or 1; default %d]\n", #env, int(o.field), help, int(dflt));
 #define STRAY_CHOICE(field, env, choices, help) \
-  fprintf(stderr, "  %-22s %-12s %s [%s]\n", #env, choice(choices, o.field).c_str(), help, choices);
+  fprintf(stderr, "  %-22s %-12s %s [%s]\n", #env, choices_of(choices)[std::size_t(o.field)].c_str(), help, choices);
 #include "options.inc"
 #undef STRAY_INT
 #undef STRAY_BOOL
@@ -125,7 +119,8 @@ std::string options_markdown() {
 #define STRAY_INT(field, env, dflt, lo, hi, dflt_text, help) \
   row(#env, std::string(#lo) + ".." + #hi, dflt_text, help);
 #define STRAY_BOOL(field, env, dflt, help) row(#env, "0, 1", std::to_string(int(dflt)), help);
-#define STRAY_CHOICE(field, env, choices, help) row(#env, listed(choices), listed(choice(choices, 0).c_str()), help);
+#define STRAY_CHOICE(field, env, choices, help) \
+  row(#env, listed(choices_of(choices)), listed({choices_of(choices)[0]}), help);
 #include "options.inc"
 #undef STRAY_INT
 #undef STRAY_BOOL

@@ -2,7 +2,6 @@
 #include "stack.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -41,7 +40,7 @@ struct Region {
   std::size_t bytes = 0;
   std::size_t slots = 0;     // bytes / kStackMin
   uint32_t* next = nullptr;  // next[slot] = next free slot of the same class + 1
-  std::size_t mprotect_cap = 0;  // guards mprotect may add (VMAs are limited)
+  std::size_t mprotect_cap GUARDED_BY(lock) = 0;  // guards mprotect may add (VMAs are limited); 0: not read yet
   Lock lock;
   std::size_t bump GUARDED_BY(lock) = 0;  // first never-used slot
   uint32_t free_head[kSizeClasses] GUARDED_BY(lock) = {};  // slot + 1, 0 = empty
@@ -51,13 +50,9 @@ struct Region {
 
 // vm.max_map_count, or Linux's default when unreadable.
 std::size_t max_map_count() {
-  long v = 65530;
-  int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    char buf[32] = {};
-    if (read(fd, buf, sizeof buf - 1) > 0) v = strtol(buf, nullptr, 10);
-    close(fd);
-  }
+  char buf[32];
+  read_small("/proc/sys/vm/max_map_count", buf, sizeof buf);
+  long v = strtol(buf, nullptr, 10);
   return v > 0 ? std::size_t(v) : 65530;
 }
 
@@ -75,9 +70,6 @@ Region& region() {
     // Huge pages would turn each 4 KiB stack page into 2 MiB.
     madvise(rg->base, bytes, MADV_NOHUGEPAGE);
     rg->next = static_cast<uint32_t*>(sys_reserve(rg->slots * sizeof(uint32_t), "the goroutine stack region"));
-    // Each mprotect guard splits the region: up to two more VMAs. Leave at
-    // least three quarters of the limit to the rest of the program.
-    rg->mprotect_cap = max_map_count() / 8;
     // STRAY_STACK_GUARD=mprotect: the older kernels' mode, for tests and
     // for kernels whose MADV_GUARD_INSTALL misbehaves. Otherwise probe the
     // advice now (an unknown one fails with EINVAL even for length 0), so
@@ -112,6 +104,10 @@ bool install_guard(Region& r, char* base, std::size_t bytes) {
   }
   {
     LockGuard g(r.lock);
+    // Each mprotect guard splits the region: up to two more VMAs. Leave at
+    // least three quarters of the limit to the rest of the program. (Read
+    // only once a kernel without MADV_GUARD_INSTALL makes it matter.)
+    if (r.mprotect_cap == 0) r.mprotect_cap = max_map_count() / 8;
     if (r.mprotect_guards >= r.mprotect_cap) {
       if (r.guard.exchange(Guard::capped, std::memory_order_relaxed) != Guard::capped)
         write_err("stray: more goroutine stacks than guard pages allowed by vm.max_map_count: "

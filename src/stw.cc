@@ -142,12 +142,7 @@ bool install(char* why, std::size_t whylen) {
 bool blocks_stop_signal(pid_t tid) {
   char path[64], buf[2048];
   snprintf(path, sizeof path, "/proc/self/task/%d/status", int(tid));
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t got = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (got <= 0) return false;
-  buf[got] = 0;
+  read_small(path, buf, sizeof buf);
   const char* p = strstr(buf, "SigBlk:");
   if (!p) return false;
   unsigned long long mask = strtoull(p + 7, nullptr, 16);
@@ -209,15 +204,11 @@ int64_t now_ms() {
 
 // Why thread tid did not stop, for the error line (the world is running).
 void describe_stuck(pid_t tid, bool blocked, char* why, std::size_t whylen) {
-  char path[64], comm[64] = "?";
+  char path[64], comm[64];
   snprintf(path, sizeof path, "/proc/self/task/%d/comm", int(tid));
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ssize_t got = read(fd, comm, sizeof comm - 1);
-    close(fd);
-    comm[got > 0 ? got : 0] = 0;
-    comm[strcspn(comm, "\n")] = 0;
-  }
+  read_small(path, comm, sizeof comm);
+  comm[strcspn(comm, "\n")] = 0;
+  if (!comm[0]) strcpy(comm, "?");
   if (blocked)
     snprintf(why, whylen, "cannot stop the world: thread %d (%s) blocks the stop signal (%d)", int(tid), comm,
              stop_signal());
