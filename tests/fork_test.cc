@@ -31,10 +31,10 @@
 #include <thread>
 #include <vector>
 
-#include "fatal.h"
-#include "lock.h"
+#include "runtime/fatal.h"
+#include "runtime/lock.h"
 #include "test_util.h"
-#include "timers.h"
+#include "runtime/timers.h"
 
 extern char** environ;
 

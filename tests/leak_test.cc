@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "leak_test.h"
-#include "stw.h"
+#include "runtime/stw.h"
 #include "test_util.h"
 
 namespace {

@@ -20,8 +20,8 @@
 #include <thread>
 #include <vector>
 
-#include "leak.h"
-#include "proc.h"
+#include "leak/leak.h"
+#include "runtime/proc.h"
 #include "stray/stray.h"
 
 namespace stray::test {

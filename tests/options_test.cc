@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "options.h"
+#include "runtime/options.h"
 #include "stray/stray.h"
 
 namespace {

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "leak_test.h"
-#include "stack.h"
+#include "runtime/stack.h"
 #include "test_util.h"
 
 namespace {

@@ -6,7 +6,7 @@
 
 #include <cstdlib>
 
-#include "stack.h"
+#include "runtime/stack.h"
 #include "test_util.h"
 
 using stray::make_chan;

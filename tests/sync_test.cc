@@ -5,7 +5,7 @@
 #include <thread>
 #include <vector>
 
-#include "lock.h"
+#include "runtime/lock.h"
 #include "test_util.h"
 
 using stray::make_chan;

@@ -7,7 +7,7 @@
 #include <limits>
 #include <thread>
 
-#include "proc.h"
+#include "runtime/proc.h"
 #include "stray/stray.h"
 
 namespace stray::test {

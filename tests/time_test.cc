@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "lock.h"
+#include "runtime/lock.h"
 #include "test_util.h"
 
 using namespace std::chrono_literals;

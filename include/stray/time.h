@@ -41,7 +41,7 @@ using duration = Clock::duration;
 
 namespace detail {
 
-struct rtimer;  // runtime timer (src/time.cc), lives in the arena
+struct rtimer;  // runtime timer (src/runtime/time.cc), lives in the arena
 
 // Wide enough for any 64-bit count times any Period in nanoseconds:
 // |count * num| < 2^64 * 2^63 = 2^127.

@@ -22,7 +22,7 @@ namespace stray::detail {
 inline void keep_frame() { asm volatile(""); }
 
 
-// ---- goroutines (src/proc.cc) ----
+// ---- goroutines (src/runtime/proc.cc) ----
 
 // A goroutine under construction: its descriptor has a stack, and `closure`
 // points at `closure_size` bytes at the top of that stack where the caller
@@ -49,7 +49,7 @@ void spawn_cancel(Spawn s) noexcept;
 // `create_pc` is the return address at the go() call site.
 void spawn_start(Spawn s, void (*run)(void*), const void* create_pc);
 
-// ---- channels (src/chan.cc) ----
+// ---- channels (src/runtime/chan.cc) ----
 
 struct hchan;  // opaque; lives in the runtime arena
 
@@ -91,7 +91,7 @@ struct RecvResult {
 };
 RecvResult chan_recv(hchan* c, void* elem, bool block);
 
-// ---- select (src/select.cc) ----
+// ---- select (src/runtime/select.cc) ----
 
 struct SelectCase {
   hchan* c;    // nullptr: a nil channel, never ready
@@ -105,13 +105,13 @@ struct SelectCase {
 // with wait reason "select (no cases)".
 int selectgo(SelectCase* cases, int ncases, bool block, bool* received);
 
-// ---- sync (src/sema.cc, src/sync.cc) ----
+// ---- sync (src/runtime/sema.cc, src/runtime/sync.cc) ----
 
 // What a goroutine blocked in a sync primitive is shown waiting for.
 enum class SyncWait : uint8_t { mutex_lock, rwmutex_rlock, rwmutex_lock, waitgroup_wait, cond_wait };
 
 // Go's runtime_Semacquire / runtime_Semrelease on a counter inside a sync
-// object (see src/sema.h).
+// object (see src/runtime/sema.h).
 void sema_acquire(std::atomic<uint32_t>* addr, bool lifo, SyncWait why);
 void sema_release(std::atomic<uint32_t>* addr, bool handoff);
 void sema_release_n(std::atomic<uint32_t>* addr, uint32_t n);

@@ -1,0 +1,161 @@
+// leak.h — the goroutine leak detector's pass (Go 1.26: the goroutineleak
+// profile; the ASPLOS'25 paper "Dynamic Partial Deadlock Detection and
+// Recovery via Garbage Collection"), shared by its phases:
+//
+//   1. stop      (stw.cc)    stop every thread, capture its registers
+//   2. classify  (roots.cc)  sort /proc/self/maps into runtime memory and roots
+//   3. mark      (mark.cc)   conservative scan from the roots; channels
+//                            are followed precisely
+//   4. fixpoint  (mark.cc)   a blocked goroutine whose wait address is
+//                            reached is eventually runnable: its stack joins
+//                            the roots; repeat until nothing changes
+//   5. report    (report.cc) never-runnable blocked goroutines are leaked
+//
+// The driver (leak.cc) runs 1-4 and the capture of stacks with the world
+// stopped; those phases read memory and write only Scratch memory, never
+// malloc and never take a lock another thread could hold.
+//
+// Soundness rule (DESIGN.md §1): whatever the pass cannot classify is a
+// root; a goroutine is reported only if nothing reachable can wake it.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/g.h"
+#include "runtime/mem.h"
+#include "runtime/stw.h"
+#include "runtime/traceback.h"
+
+namespace stray::rt {
+
+// One goroutine as the stopped world showed it.
+struct GRecord {
+  G* g = nullptr;
+  uint64_t id = 0;
+  Gstatus status = Gstatus::dead;
+  WaitReason reason = WaitReason::none;
+  int64_t waitsince = 0;
+  uint64_t parent_id = 0;
+  uintptr_t create_pc = 0;
+  uintptr_t lo = 0, hi = 0;  // its stack
+  uintptr_t live_lo = 0;     // lowest live address: saved or interrupted stack pointer
+  const greg_t* regs = nullptr;  // a running goroutine's interrupted registers
+
+  // Mark state.
+  bool blocked = false;       // waiting on something other than a timer
+  bool runnable = false;      // a root, or found eventually runnable
+  bool stack_reached = false; // some reached word points into its stack
+  int32_t stack_waiters = -1; // first Waiter blocked on an address in this stack
+
+  bool leaked = false;  // the verdict (or reported by an earlier pass)
+
+  // Stack, innermost first; pc0_exact: pcs[0] is an interrupted pc, not a
+  // return address.
+  uintptr_t* pcs = nullptr;
+  int npcs = 0;
+  bool pc0_exact = false;
+};
+
+// The goroutine records of a pass, sorted by stack address, with the
+// search keys apart from the records: a compact array stays in cache,
+// 100k records do not.
+struct GTable {
+  GRecord* gs = nullptr;
+  uintptr_t* his = nullptr;  // gs[i].hi, ascending
+  int n = 0;
+
+  // The live goroutine whose stack contains p, or null.
+  GRecord* find_stack(uintptr_t p) const {
+    int i = int(std::upper_bound(his, his + n, p) - his);  // first stack ending above p
+    return i < n && gs[i].lo <= p ? &gs[i] : nullptr;
+  }
+};
+
+// A block of memory to scan.
+struct ScanRange {
+  uintptr_t lo, hi;
+};
+
+// Growable array in Scratch memory (usable while the world is stopped).
+template <class T>
+struct ScratchVec {
+  T* data = nullptr;
+  std::size_t n = 0, cap = 0;
+  bool push(Scratch& s, const T& v) {
+    if (n == cap) {
+      std::size_t nc = cap ? 2 * cap : 256;
+      T* nd = s.alloc<T>(nc);
+      if (!nd) return false;
+      for (std::size_t i = 0; i < n; i++) nd[i] = data[i];
+      data = nd;
+      cap = nc;
+    }
+    data[n++] = v;
+    return true;
+  }
+};
+
+// Phase 2 output: what the mark phase starts from.
+struct Roots {
+  ScratchVec<ScanRange> ranges;  // root memory and root registers
+  uint64_t bytes = 0;            // total root memory
+
+  // Adds root memory [lo, hi); false when scratch memory ran out.
+  bool add(Scratch& s, uintptr_t lo, uintptr_t hi) {
+    bytes += hi - lo;
+    return ranges.push(s, {lo, hi});
+  }
+};
+
+// Phase 2: classifies the address space. entry_sp: the pass thread's
+// stack pointer at its public entry (its frames below are the detector's).
+// False, with a one-line reason in why, if /proc/self/maps cannot be read
+// or scratch memory ran out.
+bool classify(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, Roots* roots, char* why,
+              std::size_t whylen);
+
+// Phases 3 and 4: marks from the roots and runs the fixpoint; sets
+// GRecord::leaked. False if scratch memory ran out.
+bool mark(const GTable& g, Roots& roots, Scratch& s, uint64_t* scanned_bytes);
+
+// A pass's outcome, in ordinary memory once the world runs again.
+struct PassResult {
+  bool ok = false;
+  std::string error;            // why there is no report
+  std::vector<GRecord> gs;      // live goroutines, by id; pcs point into `frames`
+  std::vector<uintptr_t> frames;
+  int leaked = 0;
+  int64_t pause_ns = 0;         // world stopped
+  uint64_t scanned_bytes = 0;
+};
+
+enum class Stacks { none, leaked, all };
+
+// The driver: one pass (serialised process-wide). detect: run mark and
+// fixpoint and mark leaked goroutines; otherwise only snapshot. stacks:
+// whose stacks to unwind while the world is stopped.
+PassResult run_pass(bool detect, Stacks stacks);
+
+// A goroutine's frames in Go's dump format, stray's own frames left out
+// (report.cc). Allocates: not while the world is stopped.
+std::string stack_text(const uintptr_t* pcs, int n);
+
+// STRAY_LEAK_VERBOSE=1: the phases say what they classified, and why each
+// goroutine was found runnable (every conservative decision). vlog writes
+// one line straight to fd 2: usable while the world is stopped (no stdio
+// lock, no malloc).
+bool verbose();
+[[gnu::format(printf, 1, 2)]] void vlog(const char* fmt, ...);
+
+// Zeroes up to n bytes of dead stack below the caller's stack pointer
+// (on a goroutine, never into its canary). A pass scans its callers' frames
+// as roots, and slots they never wrote still hold what earlier, deeper
+// calls left there — a stale channel handle or closure address keeps a
+// leak alive. The public entries call this first and do their work in a
+// callee, whose frames then start out clean.
+void scrub_dead_stack(std::size_t n);
+
+}  // namespace stray::rt

@@ -1,0 +1,345 @@
+// roots.cc — phase 2 of the leak pass: classify memory (see leak.h).
+//
+// Every readable, writable mapping of /proc/self/maps is one of:
+// * runtime memory (mem.h's table: the goroutine stack region, the arena,
+//   side tables, the detector's scratch) and sanitizer shadow: never
+//   scanned conservatively; goroutine stacks and channels are reached
+//   through mark.cc's precise rules;
+// * everything else: a root, scanned whole — data and bss of every object,
+//   TLS, the malloc heap, unknown mmaps — except the dead part of a thread
+//   stack, below the thread's stack pointer minus the red zone (for the
+//   thread running the pass: below its public entry frame; for a runtime
+//   worker: its scheduler frames, which hold only runtime state).
+// A stack is cut only where the mapping is surely a thread stack (the
+// process's [stack], or a mapping right above a guard page, as pthread
+// stacks are): an anonymous mapping merged with its neighbours could hold
+// other data below the cut. Device mappings (/dev/..., except /dev/zero and
+// /dev/shm) are not read: reading them may have side effects.
+//
+// When a cut is sure (cut_point): a mapping M is cut at the lowest stack
+// pointer in it only if every thread whose stack pointer lies in M owns M,
+// and every thread that owns M was interrupted in M on its ordinary stack.
+// A thread owns the mapping that holds its thread pointer (glibc puts the
+// thread descriptor at the top of the thread's stack block), or [stack] for
+// the initial thread. Anything else — a thread on its alternate signal
+// stack (SS_ONSTACK: its interrupted frames lie elsewhere, possibly above
+// the handler's buffer), a thread running on a coroutine stack carved out
+// of some stack mapping, a thread not made by glibc — leaves M uncut,
+// scanned whole: a missed live frame would be a false positive, a scanned
+// dead one only a possible false negative.
+//
+// Registers of every stopped thread are roots too, except those of a
+// worker interrupted in its scheduler (runtime state only). A worker is in
+// its scheduler when its stack pointer is on its own stack and no signal
+// frame (sigreturn_trampoline) lies between it and the scheduler's top; a
+// worker interrupted on its alternate signal stack may have been running a
+// goroutine anywhere in it, so its registers are roots and that
+// goroutine's whole stack is live (a running goroutine's saved stack
+// pointer is stale then).
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "leak/leak.h"
+#include "runtime/proc.h"
+
+namespace stray::rt {
+namespace {
+
+constexpr uintptr_t kRedZone = 128;  // x86-64 SysV: leaf functions may use it below sp
+
+// Memory the detector never reads as roots.
+int excluded_ranges(Range* out, int max) {
+  int n = runtime_mappings(out, max - 2);
+#if defined(__SANITIZE_ADDRESS__)
+  out[n++] = {0x00007fff8000ull, 0x10007fff8000ull};  // ASan shadow (x86-64)
+#endif
+#if defined(__SANITIZE_THREAD__)
+  out[n++] = {0x008000000000ull, 0x550000000000ull};  // TSan shadow and metadata
+#endif
+  // Sort by start for the subtraction in add_range.
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && out[j].lo < out[j - 1].lo; j--) std::swap(out[j], out[j - 1]);
+  return n;
+}
+
+// Reads /proc/self/maps into scratch memory (NUL-terminated); null with
+// errno set on failure.
+char* read_maps(Scratch& s) {
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  std::size_t cap = 1 << 20, len = 0;
+  char* buf = s.alloc<char>(cap);
+  int err = buf ? 0 : ENOMEM;
+  while (buf) {
+    ssize_t got = read(fd, buf + len, cap - len - 1);
+    if (got < 0) {
+      err = errno;
+      buf = nullptr;
+      break;
+    }
+    if (got == 0) break;
+    len += std::size_t(got);
+    if (len + 1 == cap) {
+      char* nb = s.alloc<char>(cap * 2);
+      if (nb) memcpy(nb, buf, len);
+      else err = ENOMEM;
+      buf = nb;
+      cap *= 2;
+    }
+  }
+  close(fd);
+  if (buf) buf[len] = 0;
+  errno = err;
+  return buf;
+}
+
+uintptr_t parse_hex(const char*& p) {
+  uintptr_t v = 0;
+  for (;; p++) {
+    char c = *p;
+    if (c >= '0' && c <= '9') v = v * 16 + uintptr_t(c - '0');
+    else if (c >= 'a' && c <= 'f') v = v * 16 + uintptr_t(c - 'a' + 10);
+    else return v;
+  }
+}
+
+struct Mapping {
+  uintptr_t lo, hi;
+  char perms[5];
+  const char* path;  // points into the maps buffer; ends at '\n'
+  std::size_t pathlen;
+};
+
+bool next_mapping(const char*& p, Mapping* m) {
+  if (!*p) return false;
+  m->lo = parse_hex(p);
+  p++;  // '-'
+  m->hi = parse_hex(p);
+  p++;  // ' '
+  memcpy(m->perms, p, 4);
+  m->perms[4] = 0;
+  // Skip perms, offset, dev, inode; the path (possibly empty) follows.
+  for (int field = 0; field < 4 && *p && *p != '\n'; field++) {
+    while (*p && *p != ' ' && *p != '\n') p++;
+    while (*p == ' ') p++;
+  }
+  m->path = p;
+  while (*p && *p != '\n') p++;
+  m->pathlen = std::size_t(p - m->path);
+  if (*p) p++;
+  return true;
+}
+
+// The mapping of /proc/self/maps that contains p.
+bool mapping_of(const char* maps, uintptr_t p, Mapping* out) {
+  for (const char* q = maps; next_mapping(q, out);)
+    if (p >= out->lo && p < out->hi) return true;
+  return false;
+}
+
+bool path_is(const Mapping& m, const char* s) {
+  std::size_t n = strlen(s);
+  return m.pathlen >= n && memcmp(m.path, s, n) == 0;
+}
+
+// Adds [lo, hi) to the roots, skipping pages that were never touched (or
+// were given back with MADV_DONTNEED): /proc/self/pagemap shows them
+// neither present nor swapped, so they read as zeros and hold no pointer.
+// Large NORESERVE reservations cost nothing to scan this way. Without
+// pagemap the whole range is added.
+constexpr std::size_t kPagemapBatch = 4096;  // entries read at once
+
+struct Pagemap {
+  int fd = -1;
+  uint64_t* entries = nullptr;  // kPagemapBatch, scratch
+};
+
+bool add_touched(Roots* roots, Scratch& s, const Pagemap& pm, uintptr_t lo, uintptr_t hi) {
+  constexpr uintptr_t kPage = 4096;
+  if (pm.fd < 0 || !pm.entries || hi - lo < 64 * kPage) return roots->add(s, lo, hi);
+  uintptr_t run = 0;  // start of the current run of touched pages, 0: none
+  for (uintptr_t page = lo & ~(kPage - 1); page < hi;) {
+    std::size_t n = std::min<std::size_t>(kPagemapBatch, (hi - page + kPage - 1) / kPage);
+    ssize_t got = pread(pm.fd, pm.entries, n * 8, off_t(page / kPage * 8));
+    if (got != ssize_t(n * 8)) {  // cannot tell: scan the rest
+      if (!run) run = std::max(page, lo);
+      break;
+    }
+    for (std::size_t i = 0; i < n; i++, page += kPage) {
+      bool touched = pm.entries[i] >> 62;  // bit 63 present, bit 62 swapped
+      if (touched && !run) run = std::max(page, lo);
+      if (!touched && run) {
+        if (!roots->add(s, run, page)) return false;
+        run = 0;
+      }
+    }
+  }
+  return !run || roots->add(s, run, hi);
+}
+
+// Adds [lo, hi) minus the excluded ranges.
+bool add_range(Roots* roots, Scratch& s, const Pagemap& pm, uintptr_t lo, uintptr_t hi, const Range* ex, int nex) {
+  for (int i = 0; i < nex && lo < hi; i++) {
+    if (ex[i].hi <= lo || ex[i].lo >= hi) continue;
+    if (ex[i].lo > lo && !add_touched(roots, s, pm, lo, ex[i].lo)) return false;
+    lo = ex[i].hi;
+  }
+  return lo >= hi || add_touched(roots, s, pm, lo, hi);
+}
+
+}  // namespace
+
+namespace {
+
+// One thread's claim on the stack mappings (see the file comment).
+struct ThreadStack {
+  uintptr_t sp;  // lowest live address of its own stack, if sure
+  uintptr_t tp;  // thread pointer
+  bool initial;  // the process's initial thread: owns [stack]
+  bool sure;     // sp is where its ordinary stack's live part begins
+};
+
+// Whether a signal frame lies in [lo, hi) of a stack: its first word is the
+// handler's return address, glibc's sigreturn trampoline. Reads another
+// thread's frames, redzones included: not instrumented.
+__attribute__((no_sanitize("address", "thread"))) bool signal_frame_in(uintptr_t lo, uintptr_t hi) {
+  uintptr_t tramp = sigreturn_trampoline();
+  if (!tramp || lo >= hi) return !tramp;  // unknown trampoline: assume one is there
+  for (uintptr_t a = lo & ~uintptr_t(7); a + 8 <= hi; a += 8)
+    if (*reinterpret_cast<const uintptr_t*>(a) == tramp) return true;
+  return false;
+}
+
+// Phase 2a: threads. Goroutine stacks get their live part and registers;
+// root registers are added; each thread's claim goes to `claims`.
+bool classify_threads(const World& w, uintptr_t entry_sp, const GTable& g, const char* maps, Scratch& s,
+                      Roots* roots, ScratchVec<ThreadStack>* claims) {
+  Range stacks = stack_region();
+  pid_t pid = getpid();
+  WorkerInfo wk[256];
+  int nw = workers(wk, 256);
+  // The pass thread: live from its public entry frame (or, as a worker
+  // running the pass from a goroutine, from its scheduler's top).
+  const WorkerInfo* self_worker = nullptr;
+  for (int i = 0; i < nw; i++)
+    if (wk[i].tid == w.self) self_worker = &wk[i];
+  if (stacks.contains(entry_sp)) {
+    if (GRecord* r = g.find_stack(entry_sp)) r->live_lo = entry_sp;  // the pass's own goroutine
+  }
+  uintptr_t self_sp = self_worker ? self_worker->g0_top : entry_sp;
+  if (!claims->push(s, {self_sp, w.self_tp, w.self == pid, !w.self_onstack})) return false;
+
+  for (int t = 0; t < w.n; t++) {
+    const ThreadRegs& th = w.threads[t];
+    const WorkerInfo* worker = nullptr;
+    for (int i = 0; i < nw; i++)
+      if (wk[i].tid == th.tid) worker = &wk[i];
+    uintptr_t sp = th.sp - kRedZone;
+    bool in_goroutine = stacks.contains(th.sp);
+    if (in_goroutine) {
+      // Running a goroutine: its stack is live from sp; its registers are roots.
+      if (GRecord* r = g.find_stack(th.sp)) {
+        r->live_lo = sp < r->lo ? r->lo : sp;
+        r->regs = th.gregs;
+      }
+    }
+    if (worker) {
+      // Below g0_top only the scheduler runs — unless a signal handler was
+      // entered there, or the worker runs elsewhere: on its alternate
+      // signal stack, or on a coroutine stack a goroutine switched to
+      // (then nothing says where its own stack's live part begins).
+      Mapping own{};
+      bool on_g0 = !in_goroutine && !th.onstack && mapping_of(maps, worker->g0_top, &own) && th.sp >= own.lo &&
+                   th.sp <= worker->g0_top;
+      bool handler_on_g0 = on_g0 && signal_frame_in(th.sp, worker->g0_top);
+      bool in_scheduler = on_g0 && !handler_on_g0;
+      bool sure = in_goroutine || on_g0;
+      if (!claims->push(s, {handler_on_g0 ? sp : worker->g0_top, th.tp, th.tid == pid, sure})) return false;
+      // Off both its stacks, the worker may be running its goroutine
+      // anywhere below the pointer that goroutine saved: all of it is live.
+      if (!sure && worker->curg)
+        if (GRecord* r = g.find_stack(reinterpret_cast<uintptr_t>(worker->curg->stack.lo))) r->live_lo = r->lo;
+      if (in_scheduler) continue;  // runtime registers, runtime frames
+      if (verbose() && !in_goroutine)
+        vlog("leak pass: worker %d is %s: its registers are roots", int(th.tid),
+             th.onstack   ? "in a signal handler on its alternate stack"
+             : on_g0      ? "in a signal handler on its scheduler stack"
+                          : "off its own stack (a coroutine?)");
+    } else if (!claims->push(s, {sp, th.tp, th.tid == pid, !th.onstack})) {
+      return false;
+    }
+    // On its alternate stack: the handlers' frames above the stop signal's
+    // own (a worker's alternate stack is runtime memory, never scanned
+    // whole: the stop signal's frames there hold its scheduler registers).
+    if (th.onstack && th.ss_hi > th.sp && !roots->add(s, th.sp - kRedZone < th.ss_lo ? th.ss_lo : th.sp - kRedZone, th.ss_hi))
+      return false;
+    if (!roots->ranges.push(s, {uintptr_t(th.gregs), uintptr_t(th.gregs + NGREG)})) return false;
+    if (!roots->ranges.push(s, {uintptr_t(th.fp), uintptr_t(th.fp + th.fplen)})) return false;
+    if (!roots->ranges.push(s, {uintptr_t(&th.tp), uintptr_t(&th.tp + 1)})) return false;
+  }
+  return true;
+}
+
+// Where the live part of stack mapping m begins: m.lo unless a cut is
+// sure (see the file comment).
+uintptr_t cut_point(const Mapping& m, bool is_initial_stack, const ScratchVec<ThreadStack>& claims) {
+  uintptr_t cut = m.hi;
+  for (std::size_t i = 0; i < claims.n; i++) {
+    const ThreadStack& c = claims.data[i];
+    bool owns = c.initial ? is_initial_stack : (c.tp >= m.lo && c.tp < m.hi);
+    bool in = c.sp >= m.lo && c.sp < m.hi;
+    if ((in && !owns) || (owns && !(in && c.sure))) {
+      if (verbose() && (in || owns))
+        vlog("leak pass: stack %#lx-%#lx scanned whole: a thread runs %s", (unsigned long)m.lo, (unsigned long)m.hi,
+             in && !owns ? "on it without owning it (a coroutine stack?)"
+                         : "off it (alternate signal stack or coroutine)");
+      return m.lo;
+    }
+    if (in && c.sp < cut) cut = c.sp;
+  }
+  return cut == m.hi ? m.lo : cut & ~uintptr_t(7);
+}
+
+// Phase 2b: mappings. Every readable, writable mapping but runtime memory,
+// sanitizer shadow and devices is a root; thread stacks from their cut.
+bool classify_mappings(const ScratchVec<ThreadStack>& claims, const char* maps, Scratch& s, Roots* roots) {
+  Range ex[136];
+  int nex = excluded_ranges(ex, 136);
+  Pagemap pm{open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), s.alloc<uint64_t>(kPagemapBatch)};
+  bool ok = true;
+  Mapping prev{}, m{};
+  for (const char* p = maps; next_mapping(p, &m); prev = m) {
+    if (m.perms[0] != 'r' || m.perms[1] != 'w') continue;
+    if (path_is(m, "/dev/") && !path_is(m, "/dev/zero") && !path_is(m, "/dev/shm/")) continue;
+    uintptr_t lo = m.lo;
+    bool initial_stack = path_is(m, "[stack]");
+    if (initial_stack || (prev.hi == m.lo && strcmp(prev.perms, "---p") == 0)) lo = cut_point(m, initial_stack, claims);
+    uint64_t before = roots->bytes;
+    if (!(ok = add_range(roots, s, pm, lo, m.hi, ex, nex))) break;
+    if (verbose() && roots->bytes > before)
+      vlog("leak pass: root %#lx-%#lx %s %.*s: %llu bytes touched%s", (unsigned long)lo, (unsigned long)m.hi, m.perms,
+           int(m.pathlen), m.path, (unsigned long long)(roots->bytes - before),
+           lo != m.lo ? " (live part of a thread stack)" : "");
+  }
+  if (pm.fd >= 0) close(pm.fd);
+  return ok;
+}
+
+}  // namespace
+
+bool classify(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, Roots* roots, char* why,
+              std::size_t whylen) {
+  const char* maps = read_maps(s);
+  if (!maps) {
+    describe_errno("leak pass: cannot read /proc/self/maps", errno, why, whylen);
+    return false;
+  }
+  ScratchVec<ThreadStack> claims;
+  return classify_threads(w, entry_sp, g, maps, s, roots, &claims) && classify_mappings(claims, maps, s, roots);
+}
+
+}  // namespace stray::rt

@@ -1,0 +1,189 @@
+// g.h — the goroutine descriptor (G), waiter records (sudog), goroutine
+// statuses and wait reasons (Go: runtime2.go).
+//
+// A G lives in the runtime arena and is never freed: a finished G goes on a
+// free list (with its stack) and is reused, and every G ever made stays on
+// the all-goroutines registry (allgs), which the leak detector and dumps walk.
+//
+// Plain OS threads that block in stray get a G too ("thread G", is_thread):
+// the same wait queues and wake-up path serve both, but a thread G has no
+// stack of its own, id 0, and blocks its thread on a futex instead of
+// switching. Thread Gs are not on allgs and not counted by num_goroutine().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "runtime/arena.h"
+#include "runtime/stack.h"
+#include "stray/detail/runtime.h"
+#include "runtime/switch.h"
+
+namespace stray::rt {
+
+struct G;
+using detail::hchan;
+
+// Goroutine status. Each says who owns the stack, which queue the G is on,
+// and who may change it; every transition goes through casgstatus (proc.cc).
+enum class Gstatus : uint8_t {
+  idle,      // being created; owned by the spawning thread; on no queue
+  runnable,  // on a run queue (or a P's runnext); not executing; owned by that queue
+  running,   // executing on a worker (or a thread G not blocked); owns its stack
+  waiting,   // parked; its sudogs are on wait queues; whoever dequeues one may ready it
+  leaked,    // parked and proven unreachable by the leak detector; never runs again
+  dead,      // finished; on a free list; stack unused
+};
+
+// A status as a word, for fatal errors and logs (Go prints _Gwaiting etc.).
+constexpr const char* gstatus_string(Gstatus s) {
+  switch (s) {
+    case Gstatus::idle: return "idle";
+    case Gstatus::runnable: return "runnable";
+    case Gstatus::running: return "running";
+    case Gstatus::waiting: return "waiting";
+    case Gstatus::leaked: return "leaked";
+    case Gstatus::dead: return "dead";
+  }
+  return "?";
+}
+
+// Why a G is waiting: one per blocking site, Go's strings (waitReasonStrings).
+enum class WaitReason : uint8_t {
+  none,
+  chan_send,
+  chan_receive,
+  chan_send_nil,
+  chan_receive_nil,
+  select,
+  select_no_cases,
+  sync_mutex_lock,
+  sync_rwmutex_rlock,
+  sync_rwmutex_lock,
+  sync_waitgroup_wait,
+  sync_cond_wait,
+  sleep,
+};
+
+// The leak detector's allow-list (DESIGN.md §4: unknown means root): true
+// only for waits that nothing but a reachable channel or sync object can
+// end. A switch without default, so a new reason fails to compile until it
+// is classified here — never leak-eligible by accident.
+constexpr bool can_leak(WaitReason r) {
+  switch (r) {
+    case WaitReason::chan_send:
+    case WaitReason::chan_receive:
+    case WaitReason::chan_send_nil:
+    case WaitReason::chan_receive_nil:
+    case WaitReason::select:
+    case WaitReason::select_no_cases:
+    case WaitReason::sync_mutex_lock:
+    case WaitReason::sync_rwmutex_rlock:
+    case WaitReason::sync_rwmutex_lock:
+    case WaitReason::sync_waitgroup_wait:
+    case WaitReason::sync_cond_wait:
+      return true;
+    case WaitReason::none:   // not waiting (or a state the pass does not know)
+    case WaitReason::sleep:  // a timer will wake it
+      return false;
+  }
+  return false;  // not a WaitReason value at all: a root
+}
+
+inline const char* wait_reason_string(WaitReason r) {
+  switch (r) {
+    case WaitReason::none: return "";
+    case WaitReason::chan_send: return "chan send";
+    case WaitReason::chan_receive: return "chan receive";
+    case WaitReason::chan_send_nil: return "chan send (nil chan)";
+    case WaitReason::chan_receive_nil: return "chan receive (nil chan)";
+    case WaitReason::select: return "select";
+    case WaitReason::select_no_cases: return "select (no cases)";
+    case WaitReason::sync_mutex_lock: return "sync.Mutex.Lock";
+    case WaitReason::sync_rwmutex_rlock: return "sync.RWMutex.RLock";
+    case WaitReason::sync_rwmutex_lock: return "sync.RWMutex.Lock";
+    case WaitReason::sync_waitgroup_wait: return "sync.WaitGroup.Wait";
+    case WaitReason::sync_cond_wait: return "sync.Cond.Wait";
+    case WaitReason::sleep: return "sleep";
+  }
+  return "";
+}
+
+// A G waiting on a channel or a semaphore (Go: sudog). One per channel
+// operation the G waits in (one for send/recv, one per case for select), or
+// one for a sync primitive. Lives in the arena. All fields are guarded by the
+// lock of the queue that holds it (a channel's, or a sema bucket's).
+struct sudog {
+  G* g;
+  sudog* next;         // wait queue links
+  sudog* prev;
+  void* elem;          // channel: the value to move / storage to fill;
+                       // semaphore: the address waited on (the key)
+  hchan* c;            // the channel waited on (null for a semaphore)
+  sudog* waitlink;     // the G's list of sudogs (g->waiting), in lock order
+  bool is_select;      // part of a select: must win g->select_done to fire
+  bool success;        // woken by a completed operation (false: by close)
+  uint16_t case_index; // select: which case this sudog stands for
+  uint32_t ticket;     // semaphore: 1 = handed the semaphore directly;
+                       // Cond: the notify ticket it waits for
+};
+
+struct G {
+  Context ctx;         // saved registers while not running (switch.h)
+  Stack stack;         // [lo, hi); empty for thread Gs
+  uint64_t id = 0;     // 1, 2, ...; 0 for thread Gs
+  std::atomic<Gstatus> status{Gstatus::idle};
+  std::atomic<WaitReason> waitreason{WaitReason::none};  // read by dumps while running
+  bool is_thread = false;
+  std::atomic<uint32_t> select_done{0};  // a select's sudogs race to set it
+  std::atomic<uint32_t> wakeup{0};       // thread G: futex word set by ready()
+  int64_t waitsince = 0;                 // nanotime_coarse() when it started waiting
+  sudog* waiting = nullptr;  // sudogs of the channel operation / select it waits in
+  const void* waiting_on = nullptr;  // the sync object (Mutex, WaitGroup, ...) it waits on
+  sudog* param = nullptr;    // the sudog that woke it (Go: g.param)
+
+  uint64_t parent_id = 0;          // creator's id (0: created by a plain thread)
+  const void* create_pc = nullptr; // return address at the go() call
+  void (*start_fn)(void*) = nullptr;  // the closure's run function
+  void* closure = nullptr;            // on top of the G's own stack
+
+  sudog* sudogcache = nullptr;  // spare sudogs, touched only by this G itself
+  int nsudogcache = 0;
+
+  G* schedlink = nullptr;  // run queue / free list link
+  G* alllink = nullptr;    // allgs registry link (never unlinked)
+};
+
+// What a blocked G waits on (the leak detector's one view of it): calls
+// on_chan(c) for the channel of each of its sudogs and returns the sync
+// object it sleeps on (null if none). Read with the world stopped, or by
+// the G's owner.
+template <class F>
+const void* wait_targets(const G* g, F on_chan) {
+  for (const sudog* sg = g->waiting; sg; sg = sg->waitlink)
+    if (sg->c) on_chan(sg->c);
+  return g->waiting_on;
+}
+
+// Sudogs for the calling G's own use (Go: acquireSudog / releaseSudog, with
+// the cache per G instead of per P: only the G itself touches it).
+inline sudog* acquire_sudog(G* g) {
+  if (sudog* sg = g->sudogcache) {
+    g->sudogcache = sg->next;
+    g->nsudogcache--;
+    return sg;
+  }
+  return static_cast<sudog*>(arena_alloc(sizeof(sudog)));
+}
+
+inline void release_sudog(G* g, sudog* sg) {
+  if (g->nsudogcache >= 8) {
+    arena_free(sg);
+    return;
+  }
+  sg->next = g->sudogcache;
+  g->sudogcache = sg;
+  g->nsudogcache++;
+}
+
+}  // namespace stray::rt
