@@ -139,10 +139,6 @@ enum class Stacks { none, leaked, all };
 // whose stacks to unwind while the world is stopped.
 PassResult run_pass(bool detect, Stacks stacks);
 
-// A goroutine's frames in Go's dump format, stray's own frames left out
-// (report.cc). Allocates: not while the world is stopped.
-std::string stack_text(const uintptr_t* pcs, int n);
-
 // STRAY_LEAK_VERBOSE=1: the phases say what they classified, and why each
 // goroutine was found runnable (every conservative decision). vlog writes
 // one line straight to fd 2: usable while the world is stopped (no stdio

@@ -12,10 +12,7 @@
 //   waited a minute), "function\n\tfile:line +0xoff" per frame, then
 //   "created by function in goroutine P\n\tfile:line +0xoff"; blocks are
 //   separated by a blank line (none after the last, as runtime.Stack).
-// Frames inside stray (stray::…, Boost.Context's switch) at the top of a
-// stack and the start-up frames under the goroutine's own function (stray's
-// closure runner, std::invoke machinery) are left out, as Go leaves out
-// runtime frames and goexit.
+// Stacks show the user's frames only (traceback.h's one filter).
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -30,57 +27,13 @@
 #include "stray/go.h"
 #include "stray/pprof.h"
 #include "runtime/symbolize.h"
+#include "runtime/traceback.h"
 
 namespace stray::rt {
 namespace {
 
-bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
-
-// True if the function's qualified name begins with ns, also after the
-// return type that demangled template functions carry ("int stray::…",
-// "std::optional<int> stray::…").
-bool in_namespace(const std::string& fn, const char* ns) {
-  if (starts_with(fn, ns)) return true;
-  int depth = 0;
-  for (std::size_t i = 0; i < fn.size(); i++) {
-    char c = fn[i];
-    if (c == '<') depth++;
-    else if (c == '>') depth--;
-    else if (c == '(' && depth == 0 && fn.compare(i, 21, "(anonymous namespace)") != 0) return false;
-    else if (c == ' ' && depth == 0 && fn.compare(i + 1, strlen(ns), ns) == 0) return true;
-  }
-  return false;
-}
-
-bool internal_frame(const Frame& f) {
-  return in_namespace(f.function, "stray::") || starts_with(f.function, "jump_fcontext") ||
-         starts_with(f.function, "make_fcontext") || starts_with(f.function, "ontop_fcontext");
-}
-
-// Below the goroutine's own function: stray's closure runner and the
-// std::apply machinery it calls through (inlined), Boost's start frame.
-bool startup_frame(const Frame& f) {
-  if (internal_frame(f) || f.function == "??") return true;
-  for (const char* s : {"std::apply<", "std::__apply_impl<", "std::__invoke<", "std::__invoke_impl<"})
-    if (f.function.find(s) != std::string::npos) return true;
-  return false;
-}
-
-// The frames of a stack worth showing, innermost first: stray's frames on
-// top and the start-up frames below the goroutine's function left out.
-// (symbolize() caches by pc: many goroutines share their pcs.)
-std::vector<Frame> user_frames(const uintptr_t* pcs, int n, bool pc0_exact) {
-  std::vector<Frame> all;
-  for (int i = 0; i < n; i++)
-    for (Frame& f : symbolize(pcs[i], !(i == 0 && pc0_exact))) all.push_back(std::move(f));
-  std::size_t b = 0, e = all.size();
-  while (b < e && internal_frame(all[b])) b++;
-  while (e > b && startup_frame(all[e - 1])) e--;
-  if (b == e) return all;  // nothing of the user's: show everything
-  return std::vector<Frame>(all.begin() + long(b), all.begin() + long(e));
-}
-
-std::vector<Frame> user_frames(const GRecord& r) { return user_frames(r.pcs, r.npcs, r.pc0_exact); }
+// A record's frames worth showing (traceback.h).
+std::vector<Frame> frames_of(const GRecord& r) { return user_frames(r.pcs, r.npcs, r.pc0_exact); }
 
 // "running", "runnable" or the wait reason, without " (leaked)".
 std::string state_of(const GRecord& r) {
@@ -140,7 +93,7 @@ void write_count_profile(std::ostream& out, const std::string& name, const std::
   for (const auto& [key, g] : sorted) {
     out << g.first << " " << *key << "\n";
     std::vector<std::vector<std::string>> rows;
-    for (const Frame& f : user_frames(*g.second))
+    for (const Frame& f : frames_of(*g.second))
       rows.push_back({"#", hex(f.pc), f.function + "+" + hex(f.entry ? f.pc - f.entry : 0),
                       f.file + ":" + std::to_string(f.line)});
     write_aligned(out, rows);
@@ -159,7 +112,7 @@ void write_dump(std::ostream& out, const std::vector<GRecord>& gs) {
     int64_t minutes = waited_ns(r, now) / 60000000000;
     if (minutes >= 1) out << ", " << minutes << " minutes";
     out << "]:\n";
-    for (const Frame& f : user_frames(r)) out << format_frame(f);
+    for (const Frame& f : frames_of(r)) out << format_frame(f);
     if (r.create_pc) out << format_created_by(r.create_pc, r.parent_id);
   }
 }
@@ -207,7 +160,7 @@ std::vector<pprof::Goroutine> to_public(const PassResult& res, bool leaked_only)
     g.state = state_of(r);
     g.leaked = r.leaked;
     g.waiting = std::chrono::nanoseconds(waited_ns(r, now));
-    for (const Frame& f : user_frames(r)) g.stack.push_back({f.function, f.file, f.line});
+    for (const Frame& f : frames_of(r)) g.stack.push_back({f.function, f.file, f.line});
     if (r.create_pc) {
       Frame c = symbolize(r.create_pc).front();
       g.created_by = {c.function, c.file, c.line};
@@ -219,12 +172,6 @@ std::vector<pprof::Goroutine> to_public(const PassResult& res, bool leaked_only)
 }
 
 }  // namespace
-
-std::string stack_text(const uintptr_t* pcs, int n) {
-  std::string out;
-  for (const Frame& f : user_frames(pcs, n, false)) out += format_frame(f);
-  return out;
-}
 
 }  // namespace stray::rt
 

@@ -21,10 +21,10 @@
 
 #include "runtime/fatal.h"
 #include "runtime/mem.h"
-#include "runtime/panic.h"
 #include "runtime/proc.h"
 #include "runtime/stack.h"
 #include "runtime/symbolize.h"
+#include "runtime/traceback.h"
 
 namespace stray::rt {
 namespace {
@@ -78,15 +78,15 @@ void forward(int sig, siginfo_t* si, void* uc) {
 void print_stack(const G* g, const ucontext_t* uc) {
   signal(SIGALRM, SIG_DFL);
   alarm(10);
-  void* pcs[64];
-  int n = backtrace(pcs, 64);
+  uintptr_t pcs[kMaxFrames];
+  int n = backtrace(reinterpret_cast<void**>(pcs), kMaxFrames);
   // backtrace sees this handler, the signal trampoline, then the
   // interrupted frames: start at the faulting instruction.
-  auto fault_pc = reinterpret_cast<void*>(uc->uc_mcontext.gregs[REG_RIP]);
+  auto fault_pc = uintptr_t(uc->uc_mcontext.gregs[REG_RIP]);
   int first = 0;
   while (first < n && pcs[first] != fault_pc) first++;
   if (first == n) first = 0;
-  std::string text = running_frames(pcs + first, n - first, first > 0, nullptr, n == 64);
+  std::string text = stack_text(pcs + first, n - first, first > 0, n == kMaxFrames);
   if (g->create_pc) text += format_created_by(reinterpret_cast<uintptr_t>(g->create_pc), g->parent_id);
   write_err(text.c_str());
 }

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "runtime/arena.h"
+#include "runtime/fn_ref.h"
 #include "runtime/stack.h"
 #include "stray/detail/runtime.h"
 #include "runtime/switch.h"
@@ -25,7 +26,7 @@ struct G;
 using detail::hchan;
 
 // Goroutine status. Each says who owns the stack, which queue the G is on,
-// and who may change it; every transition goes through casgstatus (proc.cc).
+// and who may change it; every transition goes through casgstatus (g.cc).
 enum class Gstatus : uint8_t {
   idle,      // being created; owned by the spawning thread; on no queue
   runnable,  // on a run queue (or a P's runnext); not executing; owned by that queue
@@ -185,5 +186,62 @@ inline void release_sudog(G* g, sudog* sg) {
   g->sudogcache = sg;
   g->nsudogcache++;
 }
+
+// ---- lifecycle (g.cc) ----
+
+// The one place a G's status changes (Go: casgstatus). Every transition is
+// made by the G's single current owner (see Gstatus), so a checked load and
+// a release store suffice; a locked compare-and-swap cost ~5% of a channel
+// round trip. A mismatch is a runtime bug (fatal_g), except waking a G the
+// leak detector reported: the soundness oracle (STRAY_LEAK_ORACLE=1 aborts
+// with "false positive: goroutine N"; otherwise it is said once).
+void casgstatus(G* g, Gstatus from, Gstatus to);
+
+// Marks a waiting goroutine leaked (the leak detector, world stopped): it
+// stays parked, and waking it later trips the soundness oracle.
+void set_leaked(G* g);
+
+// Broken-invariant report for a G: prints and aborts.
+[[noreturn]] void fatal_g(const char* what, const G* g);
+
+// A processor's cache of finished Gs (Go: p.gFree), touched only by its
+// worker; up to kGfreeMax before half goes to the global lists.
+constexpr int kGfreeMax = 64;
+struct GCache {
+  G* list = nullptr;
+  int n = 0;
+};
+
+// Puts a finished (dead) G on the free lists: local's cache, or straight
+// to the global lists when local is null (a plain thread).
+void gfput(GCache* local, G* g);
+
+// A free G with a stack of stack_size bytes, from local's cache (may be
+// null), the global lists, or newly made and put on allgs.
+G* gfget(GCache* local, std::size_t stack_size);
+
+// Counts a goroutine as started and returns its new id (1, 2, ...).
+uint64_t goroutine_started();
+// Counts a goroutine as finished.
+void goroutine_finished();
+// Goroutines started and not finished, leaked ones included (num_goroutine).
+int goroutines_live();
+
+// The calling plain thread's thread G, made on first use and released when
+// the thread exits.
+G* thread_g();
+
+// Goroutines (not thread Gs) now in `status` and, for waiting ones, with
+// wait reason `reason` (WaitReason::none: any). A racy snapshot for tests
+// and dumps.
+int count_goroutines(Gstatus status, WaitReason reason = WaitReason::none);
+
+// Calls fn(g) for every goroutine descriptor ever made (allgs), dead ones
+// included. Takes no lock: for the leak detector with the world stopped.
+void for_each_g(FnRef<void(G*)> fn);
+
+// Calls fn(g) for the thread G of every live plain thread, under the
+// registry's lock (fn must not block or take a runtime lock).
+void for_each_threadg(FnRef<void(G*)> fn);
 
 }  // namespace stray::rt

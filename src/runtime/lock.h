@@ -1,5 +1,4 @@
-// lock.h — the runtime's own locks, one-shot notes, and the per-thread
-// no-stop section.
+// lock.h — the runtime's own locks and one-shot notes.
 //
 // Owns:
 // * Lock: a futex mutex (Drepper's three-state design: 0 free, 1 held,
@@ -7,10 +6,8 @@
 //   runtime state only (channel internals, run queues, pools); a holder never
 //   blocks on anything else, so hold times are a few hundred instructions.
 // * Note: a one-shot futex event (Go's note): sleep until woken, then clear.
-// * The no-stop section: a per-thread counter, raised while the thread holds
-//   a runtime Lock or changes scheduler state. The leak detector's stop-the-
-//   world request is deferred until the counter is back at zero, so a stopped
-//   world never shows a half-parked goroutine or a half-updated channel.
+// * Every Lock holder is inside a no-stop section (stw.h), so a stopped
+//   world never shows a half-updated channel or run queue.
 // * in_forked_child (Go: inForkedChild): raised in the child of a fork()
 //   taken while runtime threads existed (proc.cc "fork()"). None of them
 //   exists there, so whatever would wait for one ends the child instead
@@ -33,7 +30,7 @@
 //   4. the timer heap's lock (time.cc Timers::lock): timers fire under it.
 //   5. channel locks: one, or several only through select's sellock, in
 //      address order.
-//   6. sched.lock > sched.gflock > allglock (proc.cc).
+//   6. sched.lock (proc.cc) > gflock > allglock (g.cc).
 //   7. leaves, nothing taken under them: sema bucket locks, the stack
 //      region's lock, the arena's chunk and size-class locks, proc.cc's grow.
 // No runtime lock is held while user code runs (callbacks, constructors of
@@ -44,28 +41,11 @@
 #include <cstdint>
 
 #include "runtime/fatal.h"
+#include "runtime/futex.h"
+#include "runtime/stw.h"
 #include "runtime/tsa.h"
 
 namespace stray::rt {
-
-void futex_wait(std::atomic<uint32_t>* addr, uint32_t val);  // may wake spuriously
-// Like futex_wait, giving up after `ns` nanoseconds.
-void futex_wait_for(std::atomic<uint32_t>* addr, uint32_t val, int64_t ns);
-void futex_wake(std::atomic<uint32_t>* addr, int n);
-
-// Enter / leave the calling thread's no-stop section (nestable). Out of
-// line on purpose: code that parks a goroutine can resume on another thread,
-// and a thread-local address the compiler cached across the switch would
-// name the old thread's counter.
-void nostop_enter();
-void nostop_leave();
-int nostop_depth();
-
-// Stop-the-world deferral (stw.h): the stop signal's handler, finding the
-// thread inside a section, records its request here; the outermost
-// nostop_leave then stops the thread. Async-signal-safe.
-void nostop_defer_stop(uint32_t token);
-uint32_t nostop_take_deferred();
 
 // Set once, by proc.cc's pthread_atfork child handler, in the child's only
 // thread; never set in a process that did not fork with the runtime
@@ -81,14 +61,6 @@ inline void die_if_forked_child() {
   if (in_forked_child.load(std::memory_order_relaxed)) [[unlikely]]
     fatal_forked_child();
 }
-
-// Scope guard for a scheduler state change that takes no Lock.
-struct NoStop {
-  NoStop() { nostop_enter(); }
-  ~NoStop() { nostop_leave(); }
-  NoStop(const NoStop&) = delete;
-  NoStop& operator=(const NoStop&) = delete;
-};
 
 class CAPABILITY("mutex") Lock {
  public:

@@ -23,6 +23,7 @@
 #include "runtime/panic.h"
 #include "runtime/proc.h"
 #include "runtime/symbolize.h"
+#include "runtime/traceback.h"
 
 namespace stray::rt {
 namespace {
@@ -49,33 +50,17 @@ void on_terminate() {
   std::string what = exception_text();
   fprintf(stderr, "panic: %s\n\ngoroutine %llu [running]:\n", what.c_str(),
           (unsigned long long)g->id);
-  void* pcs[64];
-  int n = backtrace(pcs, 64);
+  uintptr_t pcs[kMaxFrames];
+  int n = backtrace(reinterpret_cast<void**>(pcs), kMaxFrames);
   // From the frame that threw (below this handler, std::terminate and
   // __cxa_throw).
-  fputs(running_frames(pcs, n, false, "__cxa_throw", n == 64).c_str(), stderr);
+  fputs(stack_text(pcs, n, false, n == kMaxFrames, "__cxa_throw").c_str(), stderr);
   if (g->create_pc) fputs(format_created_by(reinterpret_cast<uintptr_t>(g->create_pc), g->parent_id).c_str(), stderr);
   fflush(nullptr);
   _exit(2);
 }
 
 }  // namespace
-
-std::string running_frames(void* const* pcs, int n, bool first_exact, const char* after, bool full) {
-  std::string out;
-  for (int i = 0; i < n; i++) {
-    for (const Frame& f : symbolize(reinterpret_cast<uintptr_t>(pcs[i]), !(first_exact && i == 0))) {
-      if (after && f.function == after) {
-        out.clear();
-        continue;
-      }
-      if (f.function.rfind("stray::detail::Closure<", 0) == 0) return out;
-      out += format_frame(f);
-    }
-  }
-  if (full) out += "...additional frames elided...\n";
-  return out;
-}
 
 void install_panic_handler() {
   previous_handler = std::set_terminate(on_terminate);

@@ -1,7 +1,9 @@
-// proc.cc — goroutines and the M:N scheduler (Go: proc.go).
+// proc.cc — the M:N scheduler (Go: proc.go).
 //
-// Owns: the processors (P), their worker threads, the run queues, the free
-// and all-goroutines lists of G descriptors, and the park/ready protocol.
+// Owns: the processors (P), their worker threads, the run queues, the
+// runtime's start, and the park/ready protocol. G descriptors themselves
+// (statuses, free lists, allgs, thread Gs) are g.cc's; the deadlock report
+// is deadlock.cc's.
 //
 // Structure. procs() processors P each have a local run queue (a lock-free
 // ring: only the owner pushes at the tail, anyone may take from the head), a
@@ -66,8 +68,8 @@
 // * sched.npidle counts the Ps on the idle list; a P on it has a worker that
 //   is asleep on its note or about to be.
 // * A spinning P is counted in sched.nmspinning.
-// Locks: sched.lock, sched.gflock, allglock, start_lock; their order with
-// the rest is lock.h's list.
+// Locks: sched.lock, start_lock; their order with the rest is lock.h's
+// list.
 #include "runtime/proc.h"
 
 #include <pthread.h>
@@ -84,16 +86,15 @@
 #include <thread>
 
 #include "runtime/arena.h"
+#include "runtime/deadlock.h"
 #include "runtime/fatal.h"
+#include "runtime/fault.h"
 #include "runtime/lock.h"
 #include "runtime/options.h"
 #include "runtime/panic.h"
-#include "runtime/fault.h"
-#include "stray/go.h"
-#include "leak/leak.h"
 #include "runtime/stw.h"
-#include "runtime/symbolize.h"
 #include "runtime/timers.h"
+#include "stray/go.h"
 
 namespace stray::rt {
 namespace {
@@ -101,8 +102,6 @@ namespace {
 constexpr int kMaxProcs = 256;
 constexpr uint32_t kRunqSize = 256;
 constexpr uint32_t kRunnextStreak = 64;  // then the ring gets a turn (fairness)
-constexpr int kGfreeMax = 64;            // finished Gs cached per P
-constexpr int kGfreeHotMax = 16384;      // ... and globally with their stacks
 
 // What a goroutine asks its scheduler for when it switches away.
 enum class Action : uint8_t { park, yield, exit };
@@ -130,8 +129,7 @@ struct P {
   bool idle = false;                 // on the idle list (guarded by sched.lock)
   bool stopped = false;              // parked beyond procs() (guarded by sched.lock)
   Note note;                         // the worker sleeps here when idle
-  G* gfree = nullptr;                // finished Gs with default-size stacks
-  int gfreecnt = 0;
+  GCache gfree;                      // finished Gs with default-size stacks
 };
 
 struct Sched {
@@ -145,25 +143,11 @@ struct Sched {
   std::atomic<int32_t> gomaxprocs{0};
   std::atomic<int32_t> nallp{0};  // Ps created so far (never shrinks)
   std::atomic<P*> allp[kMaxProcs] = {};
-
-  Lock gflock;  // global free Gs
-  G* gfree_hot GUARDED_BY(gflock) = nullptr;   // with default-size stacks
-  std::atomic<int32_t> ngfree_hot{0};          // written under gflock
-  G* gfree_cold GUARDED_BY(gflock) = nullptr;  // without stacks
-
-  Lock allglock;
-  G* allgs GUARDED_BY(allglock) = nullptr;
-  G* threadgs GUARDED_BY(allglock) = nullptr;  // thread Gs of live threads
-  std::atomic<int32_t> nthreadg_waiting{0};    // thread Gs blocked right now
-
-  std::atomic<uint64_t> goidgen{0};
-  std::atomic<int32_t> ngoroutines{0};
 };
 
 Sched* sched_ptr;
 
-thread_local P* tls_p = nullptr;        // the worker's P; null on plain threads
-thread_local G* tls_threadg = nullptr;  // a plain thread's thread G
+thread_local P* tls_p = nullptr;  // the worker's P; null on plain threads
 thread_local uint64_t tls_rand = 0;
 
 // Thread-local reads in functions that may resume on another thread go
@@ -172,7 +156,6 @@ thread_local uint64_t tls_rand = 0;
 
 void worker_main(P* p);
 void schedule(P* p);
-void checkdead();
 
 // STRAY_PROCS, or the CPUs available (options.inc: 0 = default).
 int initial_procs() {
@@ -241,46 +224,10 @@ void atfork_child() NO_THREAD_SAFETY_ANALYSIS {
   if (sched_ptr != nullptr || timer_threads() > 0) in_forked_child.store(true, std::memory_order_relaxed);
   // A stop request deferred while the parent's thread held start_lock
   // belongs to the parent's pass; here it would wait for that pass forever.
-  (void)nostop_take_deferred();
+  nostop_drop_deferred();
   start_lock.unlock();
 }
 [[maybe_unused]] const int atfork_registered = pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-
-// The soundness oracle: a goroutine the leak detector reported is being
-// woken, so the report was wrong. With STRAY_LEAK_ORACLE=1 (the test
-// suite) that ends the program; otherwise it is said once and the
-// goroutine runs on.
-[[gnu::noinline]] void leaked_resumed(const G* g) {
-  if (options().leak_oracle) {
-    write_err("fatal error: stray leak detector: false positive: goroutine ");
-    write_err_u64(g->id);
-    write_err(" was reported leaked and is being resumed\n");
-    abort();
-  }
-  static std::atomic<bool> said{false};
-  if (!said.exchange(true)) {
-    write_err("stray: leak detector false positive: goroutine ");
-    write_err_u64(g->id);
-    write_err(" was reported leaked and is being resumed (please report this)\n");
-  }
-}
-
-// The one place a G's status changes (Go: casgstatus). Every transition is
-// made by the G's single current owner (see Gstatus), so a checked load and
-// a release store suffice; a locked compare-and-swap cost ~5% of a channel
-// round trip. A mismatch is a runtime bug.
-void casgstatus(G* g, Gstatus from, Gstatus to) {
-  if (g->status.load(std::memory_order_acquire) != from) [[unlikely]] {
-    if (!(from == Gstatus::waiting && g->status.load() == Gstatus::leaked)) {
-      char what[96];
-      snprintf(what, sizeof what, "stray: bad goroutine status transition %s -> %s", gstatus_string(from),
-               gstatus_string(to));
-      fatal_g(what, g);
-    }
-    leaked_resumed(g);
-  }
-  g->status.store(to, std::memory_order_release);
-}
 
 // ---- run queues ----
 
@@ -617,97 +564,6 @@ top:
   goto top;
 }
 
-// Finished Gs. Each P caches up to kGfreeMax with their stacks; overflow
-// goes to a global cache of up to kGfreeHotMax Gs that keep their stacks too
-// (their pages stay committed, so a new goroutine starts without page
-// faults), and beyond that the stack goes back to the OS (MADV_DONTNEED) and
-// the bare G to the cold list. Non-default stacks are never cached.
-void gfput(P* p, G* g) {
-  if (g->stack.size() != stack_default_size()) {
-    stack_free(g->stack);
-    g->stack = {};
-  }
-  g->schedlink = p->gfree;
-  p->gfree = g;
-  if (++p->gfreecnt < kGfreeMax) return;
-  Sched& s = *sched_ptr;
-  // Move half to the global lists; free stacks outside the lock.
-  G* cold = nullptr;
-  {
-    LockGuard lg(s.gflock);
-    while (p->gfreecnt > kGfreeMax / 2) {
-      G* gp = p->gfree;
-      p->gfree = gp->schedlink;
-      p->gfreecnt--;
-      if (gp->stack.lo && s.ngfree_hot < kGfreeHotMax) {
-        gp->schedlink = s.gfree_hot;
-        s.gfree_hot = gp;
-        s.ngfree_hot++;
-      } else {
-        gp->schedlink = cold;
-        cold = gp;
-      }
-    }
-  }
-  if (!cold) return;
-  G* last = cold;
-  for (G* gp = cold; gp; gp = gp->schedlink) {
-    if (gp->stack.lo) stack_free(gp->stack);
-    gp->stack = {};
-    last = gp;
-  }
-  LockGuard lg(s.gflock);
-  last->schedlink = s.gfree_cold;
-  s.gfree_cold = cold;
-}
-
-G* gfget(P* p, std::size_t stack_size) {
-  Sched& s = *sched_ptr;
-  bool standard = stack_size == stack_default_size();
-  if (p && standard) {
-    if (!p->gfree && s.ngfree_hot > 0) {
-      // Refill half the local cache from the global hot list.
-      LockGuard lg(s.gflock);
-      while (p->gfreecnt < kGfreeMax / 2 && s.gfree_hot) {
-        G* gp = s.gfree_hot;
-        s.gfree_hot = gp->schedlink;
-        s.ngfree_hot--;
-        gp->schedlink = p->gfree;
-        p->gfree = gp;
-        p->gfreecnt++;
-      }
-    }
-    if (G* g = p->gfree) {
-      p->gfree = g->schedlink;
-      p->gfreecnt--;
-      return g;
-    }
-  }
-  G* g = nullptr;
-  {
-    LockGuard lg(s.gflock);
-    if (standard && s.gfree_hot) {
-      g = s.gfree_hot;
-      s.gfree_hot = g->schedlink;
-      s.ngfree_hot--;
-    } else if ((g = s.gfree_cold)) {
-      s.gfree_cold = g->schedlink;
-    }
-  }
-  if (!g) {
-    g = arena_new<G>();
-    LockGuard lg(s.allglock);
-    g->alllink = s.allgs;
-    s.allgs = g;
-  }
-  if (g->stack.lo && g->stack.size() != stack_size) {
-    stack_free(g->stack);
-    g->stack = {};
-  }
-  if (!g->stack.lo) g->stack = stack_alloc(stack_size);
-  return g;
-}
-
 // The first code a new goroutine runs, on its own stack.
 void goroutine_entry(void*) {
   G* g = getg();
@@ -750,8 +606,8 @@ void execute(P* p, G* g) {
     case Action::exit:
       casgstatus(g, Gstatus::running, Gstatus::dead);
       ctx_destroy(&g->ctx);
-      sched_ptr->ngoroutines.fetch_sub(1, std::memory_order_relaxed);
-      gfput(p, g);
+      goroutine_finished();
+      gfput(&p->gfree, g);
       break;
   }
 }
@@ -764,98 +620,6 @@ void schedule(P* p) {
   }
 }
 
-// ---- whole-program deadlock (Go: checkdead) ----
-
-bool deadlock_check_enabled() { return options().deadlock; }
-
-int process_threads() {
-  // Field 20 of /proc/self/stat; the command name (field 2) may hold spaces.
-  FILE* f = fopen("/proc/self/stat", "r");
-  if (!f) return -1;
-  char buf[1024];
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = 0;
-  const char* p = strrchr(buf, ')');
-  if (!p) return -1;
-  int field = 2;
-  for (; *p && field < 20; p++)
-    if (*p == ' ') field++;
-  return atoi(p);
-}
-
-void print_blocked(const G* g, const char* what, int64_t now) {
-  fprintf(stderr, "%s", what);
-  if (!g->is_thread) fprintf(stderr, " %llu", (unsigned long long)g->id);
-  fprintf(stderr, " [%s", wait_reason_string(g->waitreason.load(std::memory_order_relaxed)));
-  int64_t minutes = (now - g->waitsince) / 60000000000;
-  if (minutes >= 1) fprintf(stderr, ", %lld minutes", (long long)minutes);
-  fprintf(stderr, "]:\n");
-  // Every thread is blocked: a parked goroutine's stack is stable.
-  if (!g->is_thread && traceback_init()) {
-    uintptr_t pcs[kMaxFrames];
-    int n = traceback_parked(g->ctx, pcs, kMaxFrames);
-    fputs(stack_text(pcs, n).c_str(), stderr);
-  }
-  if (g->create_pc) fputs(format_created_by(reinterpret_cast<uintptr_t>(g->create_pc), g->parent_id).c_str(), stderr);
-  fputs("\n", stderr);
-}
-
-[[noreturn]] void report_deadlock(Sched& s) NO_THREAD_SAFETY_ANALYSIS {
-  fputs("fatal error: all goroutines are asleep - deadlock!\n\n", stderr);
-  int64_t now = nanotime_coarse();
-  // Every thread is blocked: the lists cannot change under us.
-  for (G* g = s.threadgs; g; g = g->alllink)
-    if (g->status.load() == Gstatus::waiting) print_blocked(g, "thread", now);
-  for (G* g = s.allgs; g; g = g->alllink)
-    if (g->status.load() == Gstatus::waiting) print_blocked(g, "goroutine", now);
-  fflush(nullptr);
-  _exit(2);
-}
-
-// Reports Go's "all goroutines are asleep" when nothing in the process can
-// run any more: every P idle or stopped, no runnable G, no pending timer,
-// and every thread that is not the runtime's own blocked in stray. A thread
-// in any other call (I/O, foreign code, a std::mutex) keeps it silent: it
-// might still wake somebody. Called by a P about to sleep and by a plain
-// thread about to block; cheap unless a plain thread is blocked in stray
-// and every P is idle. Off with STRAY_DEADLOCK=0.
-bool all_asleep(Sched& s);
-
-void checkdead() {
-  Sched& s = *sched_ptr;
-  if (s.nthreadg_waiting.load(std::memory_order_acquire) == 0 || !deadlock_check_enabled()) return;
-  // Confirm after a pause: a true deadlock is stable, while a snapshot
-  // taken as threads come and go (a thread being created, one just readied)
-  // is not. Being wrong here kills a healthy program.
-  if (!all_asleep(s)) return;
-  usleep(10000);
-  if (!all_asleep(s)) return;
-  report_deadlock(s);
-}
-
-bool all_asleep(Sched& s) {
-  if (timers_pending()) return false;
-  {
-    LockGuard lg(s.lock);
-    if (s.runqsize.load(std::memory_order_relaxed) > 0) return false;
-    for (int32_t i = 0; i < s.nallp.load(std::memory_order_acquire); i++) {
-      P* p = s.allp[i].load(std::memory_order_acquire);
-      if (!p->idle && !p->stopped) return false;
-    }
-  }
-  // Count blocked threads by status, not by the counter: a thread already
-  // readied but not yet running is runnable, and must keep us silent.
-  int blocked_threads = 0;
-  {
-    LockGuard lg(s.allglock);
-    for (G* g = s.threadgs; g; g = g->alllink)
-      if (g->status.load(std::memory_order_acquire) == Gstatus::waiting) blocked_threads++;
-  }
-  int runtime_threads = s.nallp.load(std::memory_order_acquire) + timer_threads();
-  return blocked_threads > 0 && process_threads() == runtime_threads + blocked_threads;
-}
-
 void worker_main(P* p) {
   stw_thread_init();
   signal_thread_init();
@@ -864,51 +628,6 @@ void worker_main(P* p) {
   tls_p = p;
   ctx_init_thread(&p->g0);
   schedule(p);
-}
-
-// A plain thread's thread G, released when the thread exits.
-struct ThreadGHolder {
-  G* g = nullptr;
-  ~ThreadGHolder() {
-    // A forked child's exit() runs this for the thread G the forking thread
-    // had in the parent: the registry's lock may be held by a thread that
-    // is gone, and the process ends anyway.
-    if (!g || in_forked_child.load(std::memory_order_relaxed)) return;
-    {
-      Sched& s = sched();
-      LockGuard lg(s.allglock);
-      for (G** l = &s.threadgs; *l; l = &(*l)->alllink) {
-        if (*l == g) {
-          *l = g->alllink;
-          break;
-        }
-      }
-    }
-    for (sudog* sg = g->sudogcache; sg;) {
-      sudog* next = sg->next;
-      arena_free(sg);
-      sg = next;
-    }
-    arena_delete(g);
-  }
-};
-thread_local ThreadGHolder tls_threadg_holder;
-
-[[gnu::noinline]] G* thread_g() {
-  if (!tls_threadg) {
-    G* g = arena_new<G>();
-    g->is_thread = true;
-    g->status.store(Gstatus::running, std::memory_order_relaxed);
-    {
-      Sched& s = sched();
-      LockGuard lg(s.allglock);
-      g->alllink = s.threadgs;
-      s.threadgs = g;
-    }
-    tls_threadg = g;
-    tls_threadg_holder.g = g;
-  }
-  return tls_threadg;
 }
 
 }  // namespace
@@ -957,11 +676,10 @@ void gopark(G* g, bool (*unlockf)(G*, void*), void* arg, WaitReason reason) {
     if (unlockf && !unlockf(g, arg)) {
       casgstatus(g, Gstatus::waiting, Gstatus::running);
     } else {
-      Sched& s = sched();
-      s.nthreadg_waiting.fetch_add(1, std::memory_order_acq_rel);
-      checkdead();
+      sched();  // started: the deadlock check reads its processors
+      thread_parking();
       while (g->wakeup.load(std::memory_order_acquire) == 0) futex_wait(&g->wakeup, 0);
-      s.nthreadg_waiting.fetch_sub(1, std::memory_order_acq_rel);
+      thread_unparked();
       g->wakeup.store(0, std::memory_order_relaxed);
       casgstatus(g, Gstatus::runnable, Gstatus::running);
     }
@@ -992,17 +710,6 @@ void goready(G* g) {
   wakep();
 }
 
-int count_goroutines(Gstatus status, WaitReason reason) {
-  Sched& s = sched();
-  LockGuard lg(s.allglock);
-  int n = 0;
-  for (G* g = s.allgs; g; g = g->alllink) {
-    if (g->status.load(std::memory_order_acquire) != status) continue;
-    if (reason == WaitReason::none || g->waitreason.load(std::memory_order_relaxed) == reason) n++;
-  }
-  return n;
-}
-
 void goready_list(G* head) {
   if (head) die_if_forked_child();
   G* batch = nullptr;
@@ -1026,9 +733,18 @@ void goready_list(G* head) {
   wakep();
 }
 
-void for_each_g(FnRef<void(G*)> fn) NO_THREAD_SAFETY_ANALYSIS {
-  for (G* g = sched_ptr ? sched_ptr->allgs : nullptr; g; g = g->alllink) fn(g);
+bool sched_quiescent() {
+  Sched& s = *sched_ptr;
+  LockGuard lg(s.lock);
+  if (s.runqsize.load(std::memory_order_relaxed) > 0) return false;
+  for (int32_t i = 0; i < s.nallp.load(std::memory_order_acquire); i++) {
+    P* p = s.allp[i].load(std::memory_order_acquire);
+    if (!p->idle && !p->stopped) return false;
+  }
+  return true;
 }
+
+int sched_workers() { return sched_ptr ? sched_ptr->nallp.load(std::memory_order_acquire) : 0; }
 
 int workers(WorkerInfo* out, int max) {
   if (!sched_ptr) return 0;
@@ -1038,21 +754,6 @@ int workers(WorkerInfo* out, int max) {
     if (p && p->tid) out[n++] = {p->tid, p->g0_top, p->curg};
   }
   return n;
-}
-
-void set_leaked(G* g) { g->status.store(Gstatus::leaked, std::memory_order_release); }
-
-void fatal_g(const char* what, const G* g) {
-  write_err("fatal error: ");
-  write_err(what);
-  write_err(" (goroutine ");
-  write_err_u64(g->id);
-  write_err(", status ");
-  write_err(gstatus_string(g->status.load()));
-  write_err(", wait reason \"");
-  write_err(wait_reason_string(g->waitreason.load(std::memory_order_relaxed)));
-  write_err("\")\n");
-  abort();
 }
 
 }  // namespace stray::rt
@@ -1074,7 +775,8 @@ Spawn spawn_prepare(std::size_t stack_size, std::size_t closure_size, std::size_
   if (closure_size + align + kCanaryBytes + stack_guard_bytes(size) + 4096 > size)
     throw std::invalid_argument("stray::go: function object too large for the goroutine stack");
   NoStop ns;
-  G* g = gfget(getp(), size);
+  P* p = getp();
+  G* g = gfget(p ? &p->gfree : nullptr, size);
   // Idle, not dead, from here: the closure is built on this stack before
   // spawn_start, and a pass must see it (leak.cc scans an idle G whole).
   g->status.store(Gstatus::idle, std::memory_order_release);
@@ -1089,21 +791,15 @@ void spawn_cancel(Spawn sp) noexcept {
   G* g = static_cast<G*>(sp.g);
   NoStop ns;
   g->status.store(Gstatus::dead, std::memory_order_release);
-  if (P* p = getp()) return gfput(p, g);
-  // A plain thread has no cache of its own: the global cold list.
-  stack_free(g->stack);
-  g->stack = {};
-  Sched& s = *sched_ptr;
-  LockGuard lg(s.gflock);
-  g->schedlink = s.gfree_cold;
-  s.gfree_cold = g;
+  P* p = getp();
+  gfput(p ? &p->gfree : nullptr, g);
 }
 
 void spawn_start(Spawn sp, void (*run)(void*), const void* create_pc) {
   Sched& s = *sched_ptr;
   G* g = static_cast<G*>(sp.g);
   G* parent = current_goroutine();
-  g->id = s.goidgen.fetch_add(1, std::memory_order_relaxed) + 1;
+  g->id = goroutine_started();
   g->parent_id = parent ? parent->id : 0;
   g->create_pc = create_pc;
   g->start_fn = run;
@@ -1111,7 +807,6 @@ void spawn_start(Spawn sp, void (*run)(void*), const void* create_pc) {
   g->waiting = nullptr;
   g->param = nullptr;
   ctx_make(&g->ctx, g->stack.lo + kCanaryBytes, static_cast<char*>(g->closure), goroutine_entry);
-  s.ngoroutines.fetch_add(1, std::memory_order_relaxed);
   g->status.store(Gstatus::runnable, std::memory_order_release);
   NoStop ns;
   P* p = getp();
@@ -1163,6 +858,6 @@ void set_procs(int n) {
 
 int procs() { return sched().gomaxprocs.load(std::memory_order_relaxed); }
 
-int num_goroutine() { return sched().ngoroutines.load(std::memory_order_relaxed); }
+int num_goroutine() { return goroutines_live(); }
 
 }  // namespace stray

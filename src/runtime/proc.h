@@ -48,16 +48,16 @@ int64_t nanotime_coarse();
 // A fast per-thread pseudo-random number (Go: cheaprand).
 uint32_t cheaprand();
 
-// Goroutines (not thread Gs) now in `status` and, for waiting ones, with
-// wait reason `reason` (WaitReason::none: any). A racy snapshot for tests
-// and dumps.
-int count_goroutines(Gstatus status, WaitReason reason = WaitReason::none);
+// ---- for the deadlock check (deadlock.cc) ----
 
-// ---- for the leak detector; each requires the world to be stopped ----
+// True when no processor has work: every P idle or stopped and the global
+// run queue empty.
+bool sched_quiescent();
 
-// Calls fn(g) for every goroutine descriptor ever made (allgs),
-// including dead ones.
-void for_each_g(FnRef<void(G*)> fn);
+// The worker threads started so far (one per P ever created).
+int sched_workers();
+
+// ---- for the leak detector; requires the world to be stopped ----
 
 // A worker thread: its tid, the top of its scheduler frames (everything
 // from there up to the end of its stack mapping is thread start-up state
@@ -69,13 +69,5 @@ struct WorkerInfo {
   G* curg;
 };
 int workers(WorkerInfo* out, int max);
-
-// Marks a waiting goroutine leaked: it stays parked, and waking it later
-// trips the soundness oracle (STRAY_LEAK_ORACLE=1 aborts with
-// "false positive: goroutine N"; otherwise it is reported and resumed).
-void set_leaked(G* g);
-
-// Broken-invariant report for a G: prints and aborts.
-[[noreturn]] void fatal_g(const char* what, const G* g);
 
 }  // namespace stray::rt

@@ -15,7 +15,7 @@
 #include <ctime>
 
 #include "runtime/fatal.h"
-#include "runtime/lock.h"
+#include "runtime/futex.h"
 #include "runtime/mem.h"
 #include "runtime/options.h"
 
@@ -32,6 +32,9 @@ std::atomic<uint32_t> acked[kMaxThreads];  // round a slot's thread stopped in
 std::atomic<uint32_t> active{0};           // round in progress; 0: none (futex word)
 std::atomic<uint32_t> ackseq{0};           // bumped by each stopping thread (futex word)
 uint32_t last_round = 0;                   // stopper only
+
+thread_local int tls_nostop = 0;
+thread_local uint32_t tls_stop_deferred = 0;  // a stop request's token, 0: none
 
 pid_t gettid_raw() { return pid_t(syscall(SYS_gettid)); }
 
@@ -89,7 +92,7 @@ std::atomic<uintptr_t> trampoline{0};  // the return address of a signal handler
   int saved_errno = errno;
   uint32_t token = uint32_t(si->si_value.sival_int);
   if (active.load(std::memory_order_acquire) == (token >> kSlotBits)) {
-    if (nostop_depth() > 0) nostop_defer_stop(token);
+    if (tls_nostop > 0) tls_stop_deferred = token;
     else park(token >> kSlotBits, token & ((1u << kSlotBits) - 1), static_cast<ucontext_t*>(ucv));
   }
   errno = saved_errno;
@@ -217,7 +220,41 @@ void describe_stuck(pid_t tid, bool blocked, char* why, std::size_t whylen) {
              timeout_ms());
 }
 
+// Stops a thread whose stop request nostop_leave found deferred.
+void deferred_stop() {
+  uint32_t token = tls_stop_deferred;
+  tls_stop_deferred = 0;
+  if (active.load(std::memory_order_acquire) != (token >> kSlotBits)) return;
+  // Zeroed first: getcontext writes only the callee-saved and argument
+  // registers; the rest of uc (rax, r10, r11, the vector area) would be
+  // stale stack bytes, scanned as this thread's registers. At this call
+  // boundary no live value is in a caller-saved or vector register, so no
+  // vector state is captured.
+  ucontext_t uc;
+  memset(&uc, 0, sizeof uc);
+  getcontext(&uc);
+  uc.uc_mcontext.fpregs = nullptr;
+  // getcontext leaves uc_stack alone: ask the kernel where we run (its
+  // answer has SS_ONSTACK set when we are on the alternate stack).
+  if (sigaltstack(nullptr, &uc.uc_stack) != 0) uc.uc_stack.ss_flags = SS_ONSTACK;
+  park(token >> kSlotBits, token & ((1u << kSlotBits) - 1), &uc);
+}
+
 }  // namespace
+
+// ---- no-stop sections ----
+
+[[gnu::noinline]] void nostop_enter() { ++tls_nostop; }
+
+[[gnu::noinline]] void nostop_leave() {
+  --tls_nostop;
+  // The stop handler may run between the two lines: it then sees depth 0
+  // and stops at once, or (before the decrement) leaves its token for us.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (tls_stop_deferred != 0 && tls_nostop == 0) deferred_stop();
+}
+
+void nostop_drop_deferred() { tls_stop_deferred = 0; }
 
 uintptr_t sigreturn_trampoline() { return trampoline.load(std::memory_order_relaxed); }
 
@@ -236,24 +273,6 @@ void stw_thread_init() {
   sigemptyset(&s);
   sigaddset(&s, stop_signal());
   pthread_sigmask(SIG_UNBLOCK, &s, nullptr);
-}
-
-void stw_deferred_stop() {
-  uint32_t token = nostop_take_deferred();
-  if (active.load(std::memory_order_acquire) != (token >> kSlotBits)) return;
-  // Zeroed first: getcontext writes only the callee-saved and argument
-  // registers; the rest of uc (rax, r10, r11, the vector area) would be
-  // stale stack bytes, scanned as this thread's registers. At this call
-  // boundary no live value is in a caller-saved or vector register, so no
-  // vector state is captured.
-  ucontext_t uc;
-  memset(&uc, 0, sizeof uc);
-  getcontext(&uc);
-  uc.uc_mcontext.fpregs = nullptr;
-  // getcontext leaves uc_stack alone: ask the kernel where we run (its
-  // answer has SS_ONSTACK set when we are on the alternate stack).
-  if (sigaltstack(nullptr, &uc.uc_stack) != 0) uc.uc_stack.ss_flags = SS_ONSTACK;
-  park(token >> kSlotBits, token & ((1u << kSlotBits) - 1), &uc);
 }
 
 bool stop_the_world(World* w, Scratch& scratch, char* why, std::size_t whylen) {

@@ -1,9 +1,13 @@
 // stw.h — stopping and restarting every thread of the process, for the leak
 // detector (Go: stopTheWorld in proc.go; the signal protocol follows the
-// Boehm collector and LeakSanitizer's StopTheWorld).
+// Boehm collector and LeakSanitizer's StopTheWorld), and the no-stop
+// sections that defer a stop.
 //
 // Owns the stop signal (a real-time signal, STRAY_STOP_SIGNAL, default
-// SIGRTMIN+4), its handler and the per-thread register captures.
+// SIGRTMIN+4), its handler, the per-thread register captures, and the
+// per-thread no-stop counter: raised while the thread holds a runtime Lock
+// or changes scheduler state (NoStop), so a stopped world never shows a
+// half-parked goroutine or a half-updated channel.
 //
 // Protocol. The stopper lists /proc/self/task and sends each other thread
 // the stop signal with rt_tgsigqueueinfo, carrying the round number and the
@@ -14,7 +18,7 @@
 // answer within the timeout (STRAY_STOP_TIMEOUT_MS, default 1000) makes the
 // stop fail: the world is restarted and the caller reports why.
 //
-// Deferral. A thread inside a runtime no-stop section (lock.h) does not stop
+// Deferral. A thread inside a runtime no-stop section (below) does not stop
 // in the handler: it records the request, and nostop_leave stops it when
 // the section ends, capturing its registers with getcontext.
 //
@@ -84,7 +88,26 @@ uintptr_t sigreturn_trampoline();
 // may have inherited blocked from their creator.
 void stw_thread_init();
 
-// Called by nostop_leave when a stop was requested inside the section.
-void stw_deferred_stop();
+// ---- no-stop sections ----
+
+// Enter / leave the calling thread's no-stop section (nestable). Out of
+// line on purpose: code that parks a goroutine can resume on another thread,
+// and a thread-local address the compiler cached across the switch would
+// name the old thread's counter. The outermost nostop_leave stops the
+// thread if a stop request arrived inside the section.
+void nostop_enter();
+void nostop_leave();
+
+// Drops a stop request deferred by the calling thread (a forked child's
+// copy of its parent's request: that pass will never end here).
+void nostop_drop_deferred();
+
+// Scope guard for a scheduler state change that takes no Lock.
+struct NoStop {
+  NoStop() { nostop_enter(); }
+  ~NoStop() { nostop_leave(); }
+  NoStop(const NoStop&) = delete;
+  NoStop& operator=(const NoStop&) = delete;
+};
 
 }  // namespace stray::rt

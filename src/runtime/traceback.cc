@@ -153,4 +153,64 @@ void with_loader_lock(FnRef<void()> fn) {
   if (!c.done) fn();  // no objects at all: cannot happen, but never skip fn
 }
 
+// ---- printing ----
+
+namespace {
+
+bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
+
+// True if the function's qualified name begins with ns, also after the
+// return type that demangled template functions carry ("int stray::…",
+// "std::optional<int> stray::…").
+bool in_namespace(const std::string& fn, const char* ns) {
+  if (starts_with(fn, ns)) return true;
+  int depth = 0;
+  for (std::size_t i = 0; i < fn.size(); i++) {
+    char c = fn[i];
+    if (c == '<') depth++;
+    else if (c == '>') depth--;
+    else if (c == '(' && depth == 0 && fn.compare(i, 21, "(anonymous namespace)") != 0) return false;
+    else if (c == ' ' && depth == 0 && fn.compare(i + 1, strlen(ns), ns) == 0) return true;
+  }
+  return false;
+}
+
+bool internal_frame(const Frame& f) {
+  return in_namespace(f.function, "stray::") || starts_with(f.function, "jump_fcontext") ||
+         starts_with(f.function, "make_fcontext") || starts_with(f.function, "ontop_fcontext");
+}
+
+// Below the goroutine's own function: stray's closure runner and the
+// std::apply machinery it calls through (inlined), Boost's start frame.
+bool startup_frame(const Frame& f) {
+  if (internal_frame(f) || f.function == "??") return true;
+  for (const char* s : {"std::apply<", "std::__apply_impl<", "std::__invoke<", "std::__invoke_impl<"})
+    if (f.function.find(s) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+// (symbolize() caches by pc: many goroutines share their pcs.)
+std::vector<Frame> user_frames(const uintptr_t* pcs, int n, bool pc0_exact, const char* after) {
+  std::vector<Frame> all;
+  for (int i = 0; i < n; i++)
+    for (Frame& f : symbolize(pcs[i], !(i == 0 && pc0_exact))) all.push_back(std::move(f));
+  std::size_t b = 0, e = all.size();
+  if (after)
+    for (std::size_t i = 0; i < e; i++)
+      if (all[i].function == after) b = i + 1;
+  while (b < e && internal_frame(all[b])) b++;
+  while (e > b && startup_frame(all[e - 1])) e--;
+  if (b == e) return all;  // nothing of the user's: show everything
+  return std::vector<Frame>(all.begin() + long(b), all.begin() + long(e));
+}
+
+std::string stack_text(const uintptr_t* pcs, int n, bool pc0_exact, bool elided, const char* after) {
+  std::string out;
+  for (const Frame& f : user_frames(pcs, n, pc0_exact, after)) out += format_frame(f);
+  if (elided) out += "...additional frames elided...\n";
+  return out;
+}
+
 }  // namespace stray::rt

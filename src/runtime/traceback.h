@@ -1,5 +1,13 @@
-// traceback.h — the call stacks of goroutines that are not running (Go:
-// traceback.go), unwound from their saved registers.
+// traceback.h — call stacks (Go: traceback.go): unwinding goroutines that
+// are not running from their saved registers, and the one printer every
+// stack stray shows goes through (panics, stack overflows, the deadlock
+// report, the goroutine profiles and dumps).
+//
+// Printing shows the user's frames only, as Go hides runtime frames and
+// goexit: frames inside stray (stray::…, Boost.Context's switch) at the top
+// of a stack and the start-up frames under the goroutine's own function
+// (stray's closure runner, the std::invoke machinery, unknown frames) are
+// left out; a stack with nothing else is shown whole.
 //
 // Unwinding uses libunwind (Debian libunwind8), which follows the DWARF CFI
 // every object carries in .eh_frame, so code built without frame pointers
@@ -17,9 +25,12 @@
 #include <sys/ucontext.h>
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "runtime/fn_ref.h"
 #include "runtime/switch.h"
+#include "runtime/symbolize.h"
 
 namespace stray::rt {
 
@@ -40,5 +51,18 @@ int traceback_regs(const greg_t* gregs, uintptr_t* pcs, int max);
 // Runs fn() while holding the dynamic loader's lock (the one
 // dl_iterate_phdr takes; it is recursive, so fn may unwind).
 void with_loader_lock(FnRef<void()> fn);
+
+// ---- printing (allocates and symbolizes: not while the world is stopped) ----
+
+// The frames of pcs (innermost first) worth showing, inlined calls
+// expanded. pc0_exact: pcs[0] is an interrupted instruction, not a return
+// address. after: when a frame of that function is on the stack, only the
+// frames below its innermost one count (a panic's stack under __cxa_throw).
+std::vector<Frame> user_frames(const uintptr_t* pcs, int n, bool pc0_exact, const char* after = nullptr);
+
+// Those frames in Go's dump format (format_frame each). elided: the walk
+// stopped at its limit; Go's "...additional frames elided..." ends the text.
+std::string stack_text(const uintptr_t* pcs, int n, bool pc0_exact, bool elided = false,
+                       const char* after = nullptr);
 
 }  // namespace stray::rt
