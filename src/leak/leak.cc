@@ -9,8 +9,9 @@
 #include <algorithm>
 #include <mutex>
 
-#include "runtime/arena.h"
 #include "leak/leak.h"
+#include "runtime/arch.h"
+#include "runtime/arena.h"
 #include "runtime/lock.h"
 #include "runtime/proc.h"
 
@@ -69,9 +70,9 @@ void unwind(Pass& p, GRecord& r) {
   r.pcs = p.scratch.alloc<uintptr_t>(kMaxFrames);
   if (!r.pcs) return;
   if (r.g == p.self_g) {
-    r.npcs = traceback_regs(p.self_uc.uc_mcontext.gregs, r.pcs, kMaxFrames);
+    r.npcs = traceback_regs(arch::regs_of(&p.self_uc), r.pcs, kMaxFrames);
   } else if (r.regs) {
-    r.npcs = traceback_regs(r.regs, r.pcs, kMaxFrames);
+    r.npcs = traceback_regs(*r.regs, r.pcs, kMaxFrames);
     r.pc0_exact = true;
   } else if (r.status != Gstatus::running) {
     r.npcs = traceback_parked(r.g->ctx, r.pcs, kMaxFrames);
@@ -122,9 +123,10 @@ void stopped_phase(Pass& p) {
   if (!p.ok && !p.why[0]) snprintf(p.why, sizeof p.why, "leak pass: out of scratch memory (mmap failed)");
 }
 
-// The caller's stack pointer: everything from there up is the caller's.
+// The caller's stack pointer, or a little below: everything from there up
+// is the caller's.
 [[gnu::noinline]] uintptr_t caller_sp() {
-  return reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) + 16;
+  return reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) + arch::kFrameToCallerSp;
 }
 
 // The pass's state lives in runtime memory, not on the stack the pass
@@ -140,8 +142,7 @@ Pass* new_pass(bool detect, Stacks stacks) {
 // Writes below the stack pointer, where no frame is live; the sanitizers
 // would flag the stale redzones of frames that ended.
 [[gnu::noinline, gnu::no_sanitize_address]] void scrub_dead_stack(std::size_t n) {
-  uintptr_t sp;
-  asm volatile("mov %%rsp, %0" : "=r"(sp));
+  uintptr_t sp = arch::stack_pointer();
   uintptr_t lo = sp - n;
   if (G* g = current_goroutine()) {
     uintptr_t floor = reinterpret_cast<uintptr_t>(g->stack.lo) + kCanaryBytes + 4096;

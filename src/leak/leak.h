@@ -42,7 +42,7 @@ struct GRecord {
   uintptr_t create_pc = 0;
   uintptr_t lo = 0, hi = 0;  // its stack
   uintptr_t live_lo = 0;     // lowest live address: saved or interrupted stack pointer
-  const greg_t* regs = nullptr;  // a running goroutine's interrupted registers
+  const arch::Regs* regs = nullptr;  // a running goroutine's interrupted registers
 
   // Mark state.
   bool blocked = false;       // waiting on something other than a timer

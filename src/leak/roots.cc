@@ -44,22 +44,18 @@
 #include <cstring>
 
 #include "leak/leak.h"
+#include "runtime/arch.h"
 #include "runtime/proc.h"
 
 namespace stray::rt {
 namespace {
 
-constexpr uintptr_t kRedZone = 128;  // x86-64 SysV: leaf functions may use it below sp
+using arch::kRedZone;
 
 // Memory the detector never reads as roots.
 int excluded_ranges(Range* out, int max) {
   int n = runtime_mappings(out, max - 2);
-#if defined(__SANITIZE_ADDRESS__)
-  out[n++] = {0x00007fff8000ull, 0x10007fff8000ull};  // ASan shadow (x86-64)
-#endif
-#if defined(__SANITIZE_THREAD__)
-  out[n++] = {0x008000000000ull, 0x550000000000ull};  // TSan shadow and metadata
-#endif
+  n += arch::sanitizer_shadow(out + n, max - n);
   // Sort by start for the subtraction in add_range.
   for (int i = 1; i < n; i++)
     for (int j = i; j > 0 && out[j].lo < out[j - 1].lo; j--) std::swap(out[j], out[j - 1]);
@@ -244,7 +240,7 @@ bool classify_threads(const World& w, uintptr_t entry_sp, const GTable& g, const
       // Running a goroutine: its stack is live from sp; its registers are roots.
       if (GRecord* r = g.find_stack(th.sp)) {
         r->live_lo = sp < r->lo ? r->lo : sp;
-        r->regs = th.gregs;
+        r->regs = &th.regs;
       }
     }
     if (worker) {
@@ -277,7 +273,7 @@ bool classify_threads(const World& w, uintptr_t entry_sp, const GTable& g, const
     // whole: the stop signal's frames there hold its scheduler registers).
     if (th.onstack && th.ss_hi > th.sp && !roots->add(s, th.sp - kRedZone < th.ss_lo ? th.ss_lo : th.sp - kRedZone, th.ss_hi))
       return false;
-    if (!roots->ranges.push(s, {uintptr_t(th.gregs), uintptr_t(th.gregs + NGREG)})) return false;
+    if (!roots->ranges.push(s, {uintptr_t(th.regs.w), uintptr_t(th.regs.w + arch::kRegWords)})) return false;
     if (!roots->ranges.push(s, {uintptr_t(th.fp), uintptr_t(th.fp + th.fplen)})) return false;
     if (!roots->ranges.push(s, {uintptr_t(&th.tp), uintptr_t(&th.tp + 1)})) return false;
   }

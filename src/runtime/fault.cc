@@ -19,6 +19,7 @@
 #include <cstring>
 #include <string>
 
+#include "runtime/arch.h"
 #include "runtime/fatal.h"
 #include "runtime/mem.h"
 #include "runtime/proc.h"
@@ -82,7 +83,7 @@ void print_stack(const G* g, const ucontext_t* uc) {
   int n = backtrace(reinterpret_cast<void**>(pcs), kMaxFrames);
   // backtrace sees this handler, the signal trampoline, then the
   // interrupted frames: start at the faulting instruction.
-  auto fault_pc = uintptr_t(uc->uc_mcontext.gregs[REG_RIP]);
+  uintptr_t fault_pc = arch::pc_of(uc);
   int first = 0;
   while (first < n && pcs[first] != fault_pc) first++;
   if (first == n) first = 0;
@@ -101,7 +102,7 @@ void on_fault(int sig, siginfo_t* si, void* ucv) {
   if (own_guard) {
     write_limit(g);
     write_err("\nruntime: sp=");
-    write_hex(uintptr_t(uc->uc_mcontext.gregs[REG_RSP]));
+    write_hex(arch::sp_of(uc));
     write_err(" stack=[");
     write_hex(uintptr_t(g->stack.lo));
     write_err(", ");

@@ -40,6 +40,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "runtime/arch.h"
 #include "runtime/fatal.h"
 #include "runtime/futex.h"
 #include "runtime/stw.h"
@@ -109,12 +110,6 @@ class Note {
   std::atomic<uint32_t> key_{0};
 };
 
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
+using arch::cpu_relax;
 
 }  // namespace stray::rt

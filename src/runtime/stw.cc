@@ -42,13 +42,10 @@ pid_t gettid_raw() { return pid_t(syscall(SYS_gettid)); }
 void park(uint32_t round, uint32_t slot, const ucontext_t* uc) {
   ThreadRegs& r = slots[slot];
   r.tid = gettid_raw();
-  memcpy(r.gregs, uc->uc_mcontext.gregs, sizeof r.gregs);
-#if defined(__x86_64__)
-  r.sp = uintptr_t(uc->uc_mcontext.gregs[REG_RSP]);
-  r.pc = uintptr_t(uc->uc_mcontext.gregs[REG_RIP]);
-  uintptr_t tp;
-  asm volatile("mov %%fs:0, %0" : "=r"(tp));
-  r.tp = tp;
+  r.regs = arch::regs_of(uc);
+  r.sp = arch::sp_of(uc);
+  r.pc = arch::pc_of(uc);
+  r.tp = arch::thread_pointer();
   // The kernel saves the thread's sigaltstack settings in uc_stack but not
   // whether sp is on that stack (its flags are the configured ones): test
   // the range as the kernel's on_sig_stack does.
@@ -59,22 +56,7 @@ void park(uint32_t round, uint32_t slot, const ucontext_t* uc) {
     r.ss_lo = ss_lo;
     r.ss_hi = ss_lo + uc->uc_stack.ss_size;
   }
-  r.fplen = 0;
-  if (const auto* fp = reinterpret_cast<const unsigned char*>(uc->uc_mcontext.fpregs)) {
-    std::size_t len = 512;  // fxsave: x87, xmm0-15
-    uint32_t magic = 0, extended = 0;
-    // struct _fpx_sw_bytes in the fxsave area's software-reserved bytes:
-    // magic1 at 464, extended_size (the whole xsave frame) at 468.
-    memcpy(&magic, fp + 464, 4);
-    memcpy(&extended, fp + 468, 4);
-    if (magic == 0x46505853u /* FP_XSTATE_MAGIC1 */) len = extended;
-    if (len > sizeof r.fp) len = sizeof r.fp;
-    memcpy(r.fp, fp, len);
-    r.fplen = len;
-  }
-#else
-#error "stray's stop-the-world knows only x86-64 register layouts"
-#endif
+  r.fplen = arch::vector_state(uc, r.fp, sizeof r.fp);
   acked[slot].store(round, std::memory_order_release);
   ackseq.fetch_add(1, std::memory_order_release);
   futex_wake(&ackseq, 1);
@@ -140,16 +122,21 @@ bool install(char* why, std::size_t whylen) {
   return true;
 }
 
-// Whether thread tid blocks the stop signal now (/proc/self/task/N/status,
-// SigBlk). Usable while the world is stopping: raw system calls only.
-bool blocks_stop_signal(pid_t tid) {
+// Whether thread tid blocks the stop signal now (SigBlk) and whether it is
+// runnable (State R), from /proc/self/task/N/status. Usable while the world
+// is stopping: raw system calls only.
+struct TaskStatus {
+  bool blocks = false;
+  bool runnable = false;
+};
+TaskStatus task_status(pid_t tid) {
   char path[64], buf[2048];
   snprintf(path, sizeof path, "/proc/self/task/%d/status", int(tid));
   read_small(path, buf, sizeof buf);
-  const char* p = strstr(buf, "SigBlk:");
-  if (!p) return false;
-  unsigned long long mask = strtoull(p + 7, nullptr, 16);
-  return (mask >> (stop_signal() - 1)) & 1;
+  TaskStatus st;
+  if (const char* p = strstr(buf, "State:")) st.runnable = p[strspn(p + 6, " \t") + 6] == 'R';
+  if (const char* p = strstr(buf, "SigBlk:")) st.blocks = (strtoull(p + 7, nullptr, 16) >> (stop_signal() - 1)) & 1;
+  return st;
 }
 
 // Appends the tids of /proc/self/task not yet in slots[0..*n) (but self).
@@ -233,7 +220,7 @@ void deferred_stop() {
   ucontext_t uc;
   memset(&uc, 0, sizeof uc);
   getcontext(&uc);
-  uc.uc_mcontext.fpregs = nullptr;
+  arch::forget_vector_state(&uc);
   // getcontext leaves uc_stack alone: ask the kernel where we run (its
   // answer has SS_ONSTACK set when we are on the alternate stack).
   if (sigaltstack(nullptr, &uc.uc_stack) != 0) uc.uc_stack.ss_flags = SS_ONSTACK;
@@ -310,9 +297,11 @@ bool stop_the_world(World* w, Scratch& scratch, char* why, std::size_t whylen) {
       uint32_t seq = ackseq.load(std::memory_order_acquire);
       int waiting = 0;
       int64_t now = now_ms(), left = deadline - now;
-      // A thread that still blocks the signal after kBlockedGraceMs will not
-      // stop before the timeout either (glibc blocks signals only for
-      // microseconds, e.g. in pthread_create): fail now, not after it.
+      // A thread asleep with the signal blocked after kBlockedGraceMs will
+      // not stop before the timeout either: fail now, not after it. One
+      // that is runnable may just be waiting for a CPU inside a short
+      // blocked section (glibc's pthread_create starts a thread with every
+      // signal blocked): it gets the whole timeout.
       bool check_mask = now - start >= kBlockedGraceMs;
       for (int i = 0; i < n && !stuck_blocked; i++) {
         if (slots[i].tid < 0 || acked[i].load(std::memory_order_acquire) == round) continue;
@@ -322,10 +311,14 @@ bool stop_the_world(World* w, Scratch& scratch, char* why, std::size_t whylen) {
         }
         waiting++;
         stuck = slots[i].tid;
-        stuck_blocked = check_mask && blocks_stop_signal(stuck);
+        if (check_mask) {
+          TaskStatus st = task_status(stuck);
+          stuck_blocked = st.blocks && !st.runnable;
+        }
       }
       if (waiting == 0) break;
       if (left <= 0 || stuck_blocked) {
+        if (!stuck_blocked) stuck_blocked = task_status(stuck).blocks;  // for the message
         ok = false;
         break;
       }
@@ -339,9 +332,7 @@ bool stop_the_world(World* w, Scratch& scratch, char* why, std::size_t whylen) {
   w->threads = slots;
   w->n = m;
   w->self = self;
-  uintptr_t tp;
-  asm volatile("mov %%fs:0, %0" : "=r"(tp));
-  w->self_tp = tp;
+  w->self_tp = arch::thread_pointer();
   stack_t ss{};
   w->self_onstack = sigaltstack(nullptr, &ss) != 0 || (ss.ss_flags & SS_ONSTACK);
   if (!ok) {

@@ -37,6 +37,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "runtime/arch.h"
+
 namespace stray::rt {
 
 class Scratch;
@@ -46,13 +48,13 @@ struct ThreadRegs {
   pid_t tid = 0;
   uintptr_t sp = 0;  // stack pointer at the interruption
   uintptr_t pc = 0;
-  uintptr_t tp = 0;  // thread pointer (fs base on x86-64): reaches TLS and the DTV
+  uintptr_t tp = 0;  // thread pointer (arch.h): reaches TLS and the DTV
   bool onstack = false;  // interrupted on its alternate signal stack (SS_ONSTACK)
   uintptr_t ss_lo = 0, ss_hi = 0;  // its alternate signal stack, if it has one
-  greg_t gregs[NGREG] = {};
-  // The vector state as the kernel saved it (fxsave layout, then the AVX
-  // upper halves when present); scanned as words.
-  alignas(64) unsigned char fp[4096] = {};  // xsave: 2.7 KiB with AVX-512
+  arch::Regs regs = {};
+  // The vector state as the kernel saved it (arch::vector_state); scanned
+  // as words.
+  alignas(64) unsigned char fp[4096] = {};  // x86-64 xsave: 2.7 KiB with AVX-512
   std::size_t fplen = 0;
 };
 

@@ -72,10 +72,15 @@ bool load() {
   return true;
 }
 
-int walk(unw_context_t* uc, uintptr_t* pcs, int max) {
+int walk(const ucontext_t* uc, uintptr_t* pcs, int max) {
   if (!loaded || max <= 0) return 0;
+  // libunwind's context is a ucontext_t (x86-64) or a trimmed copy of its
+  // leading part (AArch64).
+  unw_context_t ctx;
+  static_assert(sizeof ctx <= sizeof *uc);
+  memcpy(&ctx, uc, sizeof ctx);
   unw_cursor_t cur;
-  if (uw.init_local(&cur, uc) < 0) return 0;
+  if (uw.init_local(&cur, &ctx) < 0) return 0;
   int n = 0;
   do {
     unw_word_t ip = 0;
@@ -104,7 +109,7 @@ int loader_cb(dl_phdr_info*, size_t, void* data) {
 // Walks the calling thread's own stack: allocates libunwind's per-thread
 // cache while allocating is still allowed.
 [[gnu::noinline]] void warm_up() {
-  unw_context_t uc;
+  ucontext_t uc;
   if (getcontext(&uc) != 0) return;
   uintptr_t pcs[4];
   walk(&uc, pcs, 4);
@@ -118,32 +123,15 @@ bool traceback_init() {
 }
 
 int traceback_parked(const Context& ctx, uintptr_t* pcs, int max) {
-#if defined(__x86_64__)
-  // Boost.Context's x86-64 jump_fcontext leaves, at the saved stack pointer:
-  // mxcsr/x87 control words, r12, r13, r14, r15, rbx, rbp, return address.
-  const auto* f = static_cast<const uintptr_t*>(ctx.fctx);
-  if (!f) return 0;
-  unw_context_t uc;
-  memset(&uc, 0, sizeof uc);
-  greg_t* r = uc.uc_mcontext.gregs;
-  r[REG_R12] = greg_t(f[1]);
-  r[REG_R13] = greg_t(f[2]);
-  r[REG_R14] = greg_t(f[3]);
-  r[REG_R15] = greg_t(f[4]);
-  r[REG_RBX] = greg_t(f[5]);
-  r[REG_RBP] = greg_t(f[6]);
-  r[REG_RIP] = greg_t(f[7]);
-  r[REG_RSP] = greg_t(reinterpret_cast<uintptr_t>(f) + 0x40);
+  if (!ctx.fctx) return 0;
+  ucontext_t uc;
+  arch::unwind_context_parked(ctx.fctx, &uc);
   return walk(&uc, pcs, max);
-#else
-#error "traceback_parked knows only Boost.Context's x86-64 frame layout"
-#endif
 }
 
-int traceback_regs(const greg_t* gregs, uintptr_t* pcs, int max) {
-  unw_context_t uc;
-  memset(&uc, 0, sizeof uc);
-  memcpy(uc.uc_mcontext.gregs, gregs, sizeof uc.uc_mcontext.gregs);
+int traceback_regs(const arch::Regs& regs, uintptr_t* pcs, int max) {
+  ucontext_t uc;
+  arch::unwind_context(regs, &uc);
   return walk(&uc, pcs, max);
 }
 

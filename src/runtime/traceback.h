@@ -22,12 +22,11 @@
 // walk of the pass thread's own stack before the world stops.
 #pragma once
 
-#include <sys/ucontext.h>
-
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "runtime/arch.h"
 #include "runtime/fn_ref.h"
 #include "runtime/switch.h"
 #include "runtime/symbolize.h"
@@ -46,7 +45,7 @@ int traceback_parked(const Context& ctx, uintptr_t* pcs, int max);
 
 // The frames of a thread interrupted by a signal: pcs[0] is the
 // interrupted instruction itself, the rest return addresses.
-int traceback_regs(const greg_t* gregs, uintptr_t* pcs, int max);
+int traceback_regs(const arch::Regs& regs, uintptr_t* pcs, int max);
 
 // Runs fn() while holding the dynamic loader's lock (the one
 // dl_iterate_phdr takes; it is recursive, so fn may unwind).
