@@ -6,7 +6,8 @@
 #   glibc build; mixing the two corrupts the loader's stack cache).
 # ulimit -v: the runtime sizes its address-space reservations (1 TiB arena,
 #   2 TiB stack region) from RLIMIT_AS, and qemu-user keeps page flags for
-#   every reserved guest page: a 32 GiB budget starts in milliseconds where
-#   the full reservations take a minute.
-ulimit -v 33554432
+#   every reserved guest page: a 128 GiB budget (a 16 GiB arena, 32 GiB of
+#   stacks: room for the stress tests' 100,000 goroutines) starts in half a
+#   second, where the full reservations take a minute.
+ulimit -v 134217728
 exec qemu-aarch64-static -L / "$@"

@@ -155,6 +155,7 @@ TEST(Chan, MakechanRejectsAnImpossibleSize) {
 }
 
 TEST(Chan, NilChannelBlocksForever) {
+  stray::test::leaves_goroutines("two goroutines parked on a nil channel: nothing can wake them");
   Chan<int> nil;
   EXPECT_FALSE(nil);
   EXPECT_FALSE(nil.try_send(1));

@@ -27,6 +27,8 @@ namespace {
 
 using namespace stray;
 using rt::WaitReason;
+using stray::test::kLeaks;
+using stray::test::leaves_goroutines;
 using stray::test::on_goroutine;
 using stray::test::wait_until_waiting;
 
@@ -49,6 +51,7 @@ class DebugServerTest : public ::testing::Test {
 };
 
 TEST_F(DebugServerTest, IndexListsProfilesWithCounts) {
+  leaves_goroutines(kLeaks);
   on_goroutine([] { leak_receivers(3); });
   wait_until_waiting(3, WaitReason::chan_receive);
   auto res = client().Get("/debug/pprof/");
@@ -69,6 +72,7 @@ TEST_F(DebugServerTest, IndexListsProfilesWithCounts) {
 }
 
 TEST_F(DebugServerTest, TextProfiles) {
+  leaves_goroutines(kLeaks);
   on_goroutine([] { leak_receivers(2); });
   wait_until_waiting(2, WaitReason::chan_receive);
   auto c = client();
@@ -96,6 +100,7 @@ TEST_F(DebugServerTest, TextProfiles) {
 }
 
 TEST_F(DebugServerTest, ProtobufReadByGoToolPprof) {
+  leaves_goroutines(kLeaks);
   on_goroutine([] { leak_receivers(4); });
   wait_until_waiting(4, WaitReason::chan_receive);
   auto res = client().Get("/debug/pprof/goroutineleak");  // debug=0 is the default, as in Go
@@ -157,6 +162,7 @@ constexpr int kPerThread = 2500;
 #endif
 
 TEST_F(DebugServerTest, ConcurrentRequestsWhileGoroutinesComeAndLeak) {
+  leaves_goroutines(kLeaks);
   constexpr int kThreads = 4, kLeakers = 20;
   std::atomic<bool> stop{false};
   std::atomic<int> finished{0}, leakers{0};

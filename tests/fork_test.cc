@@ -475,6 +475,7 @@ bool in_fresh_process() {
 // The child of a fork taken before any runtime thread existed gets a
 // working runtime of its own, and so does the parent afterwards.
 TEST(Fork, BeforeRuntimeStartedChildGetsWorkingRuntime) {
+  STRAY_SKIP_WITHOUT_REEXEC();
   if (!in_fresh_process()) return;
   Outcome o = wait_child(fork_child([] {
     auto c = make_chan<int>();
@@ -499,6 +500,7 @@ TEST(Fork, BeforeRuntimeStartedChildGetsWorkingRuntime) {
 // without the scheduler: a child forked then must not wait for a timer
 // that nobody will fire.
 TEST(Fork, AfterTimerThreadOnlyChildTimerRecvDies) {
+  STRAY_SKIP_WITHOUT_REEXEC();
   if (!in_fresh_process()) return;
   auto t = stray::after(1ms);
   ASSERT_EQ(stray::rt::timer_threads(), 1);

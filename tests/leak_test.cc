@@ -22,6 +22,8 @@ namespace {
 using namespace stray;
 using stray::test::expect_leaks;
 using stray::test::expect_no_leaks;
+using stray::test::kLeaks;
+using stray::test::leaves_goroutines;
 using stray::test::on_goroutine;
 using stray::test::Site;
 using stray::test::wait_until_waiting;
@@ -52,6 +54,7 @@ std::atomic<int> l_send, l_recv, l_range;
 }
 
 TEST_P(Leak, SeedLeaksReportedOnceWithCreationSite) {
+  leaves_goroutines(kLeaks);
   on_goroutine([] {
     leaky_sender();
     leaky_receiver();
@@ -117,6 +120,7 @@ std::atomic<int> l_nilsend, l_nilrecv, l_selnone, l_select;
 }
 
 TEST_P(Leak, NilChannelsAndEmptySelect) {
+  leaves_goroutines(kLeaks);
   on_goroutine(nil_channels_and_empty_select);
   wait_until_waiting(1, WaitReason::chan_send_nil);
   wait_until_waiting(1, WaitReason::chan_receive_nil);
@@ -133,6 +137,7 @@ TEST_P(Leak, NilChannelsAndEmptySelect) {
 }
 
 TEST_P(Leak, Select) {
+  leaves_goroutines(kLeaks);
   on_goroutine(two_case_select);
   wait_until_waiting(1, WaitReason::select);
   expect_leaks({{"two_case_select", &l_select, "select", 1}});
@@ -149,6 +154,7 @@ std::atomic<int> l_wg;
 }
 
 TEST_P(Leak, WaitGroupNeverDone) {
+  leaves_goroutines(kLeaks);
   on_goroutine(wait_group_never_done);
   wait_until_waiting(1, WaitReason::sync_waitgroup_wait);
   expect_leaks({{"wait_group_never_done", &l_wg, "sync.WaitGroup.Wait", 1}});
@@ -163,6 +169,7 @@ std::atomic<int> l_mutex_stack;
 }
 
 TEST_P(Leak, MutexOnOwnStack) {
+  leaves_goroutines(kLeaks);
   constexpr int n = std::min(1000, stray::test::kMaxParked);
   on_goroutine([] {
     for (int i = 0; i < n; i++) go(mutex_on_own_stack);
@@ -185,6 +192,7 @@ std::atomic<int> l_outer, l_inner;
 }
 
 TEST_P(Leak, MutexReachableOnlyFromLeakedGoroutines) {
+  leaves_goroutines(kLeaks);
   constexpr int n = std::min(1000, stray::test::kMaxParked / 2);
   on_goroutine([] {
     for (int i = 0; i < n; i++) go(mutex_reached_only_by_leaked);
@@ -217,6 +225,7 @@ std::atomic<int> l_cond, l_rlock, l_wlock;
 }
 
 TEST_P(Leak, CondAndRWMutex) {
+  leaves_goroutines(kLeaks);
   on_goroutine([] {
     go(cond_never_signalled);
     go(rlock_after_lock);
@@ -248,6 +257,7 @@ std::atomic<int> l_mixed_a, l_mixed_b;
 }
 
 TEST_P(Leak, MixedChannelAndWaitGroupCycle) {
+  leaves_goroutines(kLeaks);
   on_goroutine(mixed_cycle);
   wait_until_waiting(1, WaitReason::sync_waitgroup_wait);
   wait_until_waiting(1, WaitReason::chan_send);
@@ -305,7 +315,12 @@ TEST_P(Leak, NoLeakChannelHeldOnlyByAThread) {
   t.join();
 }
 
+// Goroutines that only a timer wakes, an hour from now: not leaked, and not
+// done when the test ends.
+constexpr const char* kAnHourAway = "goroutines a timer wakes an hour from now";
+
 TEST_P(Leak, NoLeakSleeperAndTimerSelect) {
+  leaves_goroutines(kAnHourAway);
   WaitGroup done;
   [&] {
     auto ch = make_chan<int>();
@@ -328,6 +343,7 @@ TEST_P(Leak, NoLeakSleeperAndTimerSelect) {
 }
 
 TEST_P(Leak, NoLeakTimerBackedSelect) {
+  leaves_goroutines(kAnHourAway);
   [] {
     auto ch = make_chan<int>();
     go([ch] {
@@ -341,6 +357,7 @@ TEST_P(Leak, NoLeakTimerBackedSelect) {
 // DaisyChain: each goroutine waits on the next one's channel; the tail
 // sleeps an hour and then sends, so the whole chain is eventually runnable.
 TEST_P(Leak, NoLeakDaisyChainWithSleepingTail) {
+  leaves_goroutines(kAnHourAway);
   constexpr int n = std::min(1000, stray::test::kMaxParked);
   [] {
     auto next = make_chan<int>();
@@ -395,6 +412,7 @@ TEST(LeakMain, SelectNoCasesOnMainThreadNotReported) {
 // ---- stop-the-world failure and the oracle ----
 
 TEST(LeakStop, ThreadBlockingTheSignalFailsThePassNamingIt) {
+  leaves_goroutines(kLeaks);
   std::promise<void> ready, quit;
   std::thread t([&] {
     sigset_t s;
@@ -426,6 +444,7 @@ TEST(LeakStop, ThreadBlockingTheSignalFailsThePassNamingIt) {
 }
 
 TEST(LeakStop, OutOfFileDescriptorsSaysSo) {
+  leaves_goroutines(kLeaks);
   leaky_sender();
   wait_until_waiting(1, WaitReason::chan_send);
   expect_leaks({{"leaky_sender", &l_send, "chan send", 1}});  // loads what a pass needs
@@ -458,6 +477,7 @@ TEST(LeakStop, OutOfFileDescriptorsSaysSo) {
 }
 
 TEST(LeakStop, AHandlerInstalledLaterForTheStopSignalFailsThePass) {
+  leaves_goroutines(kLeaks);
   leaky_sender();
   wait_until_waiting(1, WaitReason::chan_send);
   expect_leaks({{"leaky_sender", &l_send, "chan send", 1}});  // the first pass installs stray's handler

@@ -15,7 +15,6 @@
 #include <atomic>
 #include <cstring>
 #include <cstdio>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,8 +22,13 @@
 #include "leak/leak.h"
 #include "runtime/proc.h"
 #include "stray/stray.h"
+#include "test_util.h"
 
 namespace stray::test {
+
+// Why a test that leaks goroutines says so (leaves_goroutines, test_util.h):
+// what it leaked stays, for its passes to find.
+inline constexpr const char* kLeaks = "leaks goroutines for the leak pass to find";
 
 #define AT(site) site.store(__LINE__, std::memory_order_relaxed);
 
@@ -34,14 +38,6 @@ struct Site {
   const char* reason;            // wait reason, without " (leaked)"
   int count;                     // how many goroutines leak there
 };
-
-inline std::string describe(const pprof::Goroutine& g) {
-  std::ostringstream s;
-  s << "goroutine " << g.id << " [" << g.state << (g.leaked ? " (leaked)" : "") << "]";
-  for (const auto& f : g.stack) s << "\n  " << f.function << " " << f.file << ":" << f.line;
-  s << "\n  created by " << g.created_by.function << ":" << g.created_by.line;
-  return s.str();
-}
 
 inline bool matches(const pprof::Goroutine& g, const Site& s) {
   return !g.stack.empty() && g.stack.back().function.find(s.entry) != std::string::npos &&

@@ -7,6 +7,7 @@
 
 #include "runtime/options.h"
 #include "stray/stray.h"
+#include "test_util.h"
 
 namespace {
 
@@ -50,6 +51,7 @@ TEST(Options, DefaultsWhenUnset) {
 }
 
 TEST(Options, BadValuesStopTheProgramNamingTheVariable) {
+  STRAY_SKIP_WITHOUT_REEXEC();
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   struct Case {
     const char* env;
@@ -75,6 +77,7 @@ TEST(Options, BadValuesStopTheProgramNamingTheVariable) {
 }
 
 TEST(Options, HelpPrintsTheValuesInEffect) {
+  STRAY_SKIP_WITHOUT_REEXEC();
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   setenv("STRAY_STOP_TIMEOUT_MS", "250", 1);
   EXPECT_EXIT(print_help_and_exit(), ::testing::ExitedWithCode(0), "STRAY_STOP_TIMEOUT_MS +250 +how long(.|\n)*stack guards: madvise");
@@ -82,6 +85,7 @@ TEST(Options, HelpPrintsTheValuesInEffect) {
 }
 
 TEST(Options, HelpAtStartShowsWhatTheRuntimeChose) {
+  STRAY_SKIP_WITHOUT_REEXEC();
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   setenv("STRAY_OPTIONS", "help", 1);
   setenv("STRAY_PROCS", "3", 1);

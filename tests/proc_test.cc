@@ -32,6 +32,7 @@ void first_ids_are_one_and_two() {
 }  // namespace
 
 TEST(Proc, GoroutineIdsStartAtOneAndThreadsHaveZero) {
+  STRAY_SKIP_WITHOUT_REEXEC();
   // A fresh process (death-test child re-executed from scratch).
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(first_ids_are_one_and_two(), ::testing::ExitedWithCode(0), "");
@@ -92,6 +93,7 @@ TEST(Proc, NumGoroutineCountsLiveGoroutines) {
 }
 
 TEST(Proc, ProcsDefaultsToHardwareThreadsOrStrayProcs) {
+  STRAY_SKIP_WITHOUT_REEXEC();
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   unsetenv("STRAY_PROCS");
   EXPECT_EXIT(_exit(stray::procs() == int(std::thread::hardware_concurrency()) ? 0 : 1),

@@ -14,6 +14,8 @@ namespace {
 
 using namespace stray;
 using rt::WaitReason;
+using stray::test::kLeaks;
+using stray::test::leaves_goroutines;
 using stray::test::on_goroutine;
 using stray::test::wait_until_waiting;
 
@@ -44,6 +46,7 @@ std::string profile(const char* name, int debug) {
 }
 
 TEST(Report, LeakProfileDebug1GroupsIdenticalStacks) {
+  leaves_goroutines(kLeaks);
   on_goroutine(five_identical_senders);
   wait_until_waiting(5, WaitReason::chan_send);
   auto l = lines(profile("goroutineleak", 1));
@@ -81,6 +84,7 @@ std::atomic<int> l_inner;
 // Go aligns the "#" lines with text/tabwriter: a cell is followed by as many
 // tabs as reach the column's width (widest cell + 1, rounded up to 8).
 TEST(Report, LeakProfileDebug1AlignsColumnsLikeTabwriter) {
+  leaves_goroutines(kLeaks);
   on_goroutine(short_caller);
   wait_until_waiting(1, WaitReason::chan_send);
   auto l = lines(profile("goroutineleak", 1));
@@ -102,6 +106,7 @@ TEST(Report, LeakProfileDebug1AlignsColumnsLikeTabwriter) {
 }
 
 TEST(Report, LeakProfileDebug2IsGosDump) {
+  leaves_goroutines(kLeaks);
   on_goroutine(five_identical_senders);
   wait_until_waiting(5, WaitReason::chan_send);
   std::string text = profile("goroutineleak", 2);
@@ -150,6 +155,7 @@ std::string write_temp(const std::string& bytes) {
 // debug=0 checked by the real consumer: Debian's `go tool pprof` (the test
 // setup installs golang-go).
 TEST(Report, ProtoProfileReadByGoToolPprof) {
+  leaves_goroutines(kLeaks);
   on_goroutine(five_identical_senders);
   wait_until_waiting(5, WaitReason::chan_send);
   std::string bytes = profile("goroutineleak", 0);
@@ -192,6 +198,7 @@ TEST(Report, ApiEdges) {
 }
 
 TEST(Report, PassStatsDescribeTheLastPass) {
+  leaves_goroutines(kLeaks);
   on_goroutine(five_identical_senders);
   wait_until_waiting(5, WaitReason::chan_send);
   EXPECT_EQ(pprof::lookup("goroutineleak")->count(), 5);
@@ -208,6 +215,7 @@ TEST(Report, PassStatsDescribeTheLastPass) {
 // receiver may go unreported when a stale copy of its recycled stack's
 // address survives somewhere (the conservative scan's known imprecision).
 TEST(Report, ConcurrentPassesAreSafe) {
+  leaves_goroutines(kLeaks);
   constexpr int n = 32;
   WaitGroup wg;
   std::atomic<int> failures{0};

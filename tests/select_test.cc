@@ -133,6 +133,7 @@ TEST(Select, CloseWakesABlockedSelectAndPanicsItsSendCase) {
 }
 
 TEST(Select, NoCasesBlocksForever) {
+  stray::test::leaves_goroutines("a goroutine in a select with no cases: nothing can wake it");
   int before = stray::rt::count_goroutines(stray::rt::Gstatus::waiting, WaitReason::select_no_cases);
   stray::go([] { select(); });
   wait_until_waiting(before + 1, WaitReason::select_no_cases);

@@ -47,6 +47,7 @@ TEST(Mutex, UnlockOfUnlockedPanics) {
 }
 
 TEST(Mutex, LockedTwiceBlocksForever) {
+  stray::test::leaves_goroutines("a goroutine locking its own Mutex twice: nothing can wake it");
   int before = waiting(WaitReason::sync_mutex_lock);
   stray::go([] {
     Mutex m;  // on the goroutine's own stack
@@ -167,6 +168,7 @@ TEST(RWMutex, MisusePanics) {
 }
 
 TEST(RWMutex, LockAfterLockBlocksForever) {
+  stray::test::leaves_goroutines("goroutines locking their own RWMutex again: nothing can wake them");
   int before = waiting(WaitReason::sync_rwmutex_lock);
   int rbefore = waiting(WaitReason::sync_rwmutex_rlock);
   stray::go([] {
@@ -219,6 +221,7 @@ TEST(WaitGroup, NegativeCounterPanics) {
 }
 
 TEST(WaitGroup, NeverDoneBlocksForever) {
+  stray::test::leaves_goroutines("a goroutine waiting on its own WaitGroup: nothing can wake it");
   int before = waiting(WaitReason::sync_waitgroup_wait);
   stray::go([] {
     WaitGroup wg;

@@ -1,14 +1,31 @@
-// test_util.h — helpers shared by the runtime's tests.
+// test_util.h — helpers shared by the runtime's tests, and the word a test
+// gives the suite's goroutine check (test_main.cc) when it leaves goroutines
+// behind on purpose: leaves_goroutines().
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <limits>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include "runtime/proc.h"
 #include "stray/stray.h"
+
+// For a test that runs this binary again in a new process: a death test
+// (the threadsafe style re-executes it) or a re-run of one test in a fresh
+// process. A cross build run under qemu-user (the aarch64 preset defines
+// STRAY_TEST_EMULATED) skips it: without a binfmt_misc entry the kernel
+// cannot exec an AArch64 binary, and CI registers none (that would change
+// the host's kernel state).
+#if defined(STRAY_TEST_EMULATED)
+#define STRAY_SKIP_WITHOUT_REEXEC() \
+  GTEST_SKIP() << "runs this binary again, and qemu-user cannot exec an AArch64 binary"
+#else
+#define STRAY_SKIP_WITHOUT_REEXEC() (void)0
+#endif
 
 namespace stray::test {
 
@@ -29,6 +46,27 @@ inline constexpr int kMaxParked = 1 << 30;
 inline void wait_until_waiting(int n, rt::WaitReason reason) {
   while (rt::count_goroutines(rt::Gstatus::waiting, reason) + rt::count_goroutines(rt::Gstatus::leaked, reason) < n)
     std::this_thread::yield();
+}
+
+// The test property leaves_goroutines() records; test_main.cc looks for it.
+inline constexpr const char* kLeavesGoroutines = "leaves_goroutines";
+
+// Says that the running test leaves goroutines behind on purpose, and why
+// (a leak test's leaked goroutines, a goroutine parked on a nil channel
+// forever). Call it from the test body or its fixture's SetUp. The suite's
+// goroutine check (test_main.cc) then does not check this test, and what it
+// leaves becomes the next test's starting count. `why` is kept as the test's
+// "leaves_goroutines" property (--gtest_output=xml lists it).
+inline void leaves_goroutines(const char* why) { ::testing::Test::RecordProperty(kLeavesGoroutines, why); }
+
+// A goroutine as a pass saw it: id, state, its stack (innermost first) and
+// where it was created, one line each.
+inline std::string describe(const pprof::Goroutine& g) {
+  std::ostringstream s;
+  s << "goroutine " << g.id << " [" << g.state << (g.leaked ? " (leaked)" : "") << "]";
+  for (const auto& f : g.stack) s << "\n  " << f.function << " " << f.file << ":" << f.line;
+  s << "\n  created by " << g.created_by.function << " " << g.created_by.file << ":" << g.created_by.line;
+  return s.str();
 }
 
 // Calls f(d) with each duration too long for a deadline: the clock's own

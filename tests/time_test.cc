@@ -18,6 +18,7 @@ using stray::test::for_each_never;
 using stray::test::wait_until_waiting;
 
 TEST(Time, SleepParksWithReasonSleep) {
+  stray::test::leaves_goroutines("a goroutine asleep for an hour: a sleep cannot be cut short");
   int before = stray::rt::count_goroutines(stray::rt::Gstatus::waiting, WaitReason::sleep);
   stray::go([] { stray::sleep(1h); });
   wait_until_waiting(before + 1, WaitReason::sleep);
@@ -189,6 +190,7 @@ TEST(Time, SaturateClampsBeforeConverting) {
 }
 
 TEST(Time, SleepBeyondTheClockNeverReturns) {
+  stray::test::leaves_goroutines("goroutines asleep for ever");
   auto woke = make_chan<int>(64);
   int before = stray::test::waiting(WaitReason::sleep);
   int n = 0;
