@@ -39,12 +39,14 @@ namespace leakcases {
 enum class Kind { strict, flaky };
 
 struct Case {
-  std::string name;  // Go's case name (Cockroach584, NilRecv, ...)
-  Kind kind;
-  std::function<void()> run;           // the case's main goroutine
-  std::vector<std::string> expected;   // regexes over "entry [reason]"
-  std::chrono::milliseconds settle{0};  // Go's extra sleep before the profile
-  std::vector<std::string> known_misses;  // of `expected`, not found today
+  // Default member initializers throughout: cases name only the fields
+  // they need (designated initializers) without -Wmissing-field-initializers.
+  std::string name{};                      // Go's case name (Cockroach584, NilRecv, ...)
+  Kind kind = Kind::strict;
+  std::function<void()> run{};             // the case's main goroutine
+  std::vector<std::string> expected{};     // regexes over "entry [reason]"
+  std::chrono::milliseconds settle{0};     // Go's extra sleep before the profile
+  std::vector<std::string> known_misses{};  // of `expected`, not found today
 };
 
 // Adds a case to the corpus (static registration: see LEAK_CASE).
