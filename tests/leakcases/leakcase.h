@@ -23,8 +23,14 @@
 //
 // Known misses: expected sites stray does not find yet (a channel or Mutex
 // the Go original keeps in a heap object: today the malloc heap is a root,
-// issue 12). A strict case passes without them, and fails once one is found,
-// so the list only shrinks.
+// issue 12). A case passes without them; a strict case fails once one is
+// found, so the list only shrinks (a flaky case only notes it: its sites
+// may or may not occur).
+//
+// Names: the corpus is built with -fno-ipa-icf. GCC's identical code
+// folding (on at -O2) merges identical functions, so a goroutine running a
+// twin's body is named after the survivor and one case's leak could pass
+// for another's expected site.
 #pragma once
 
 #include <chrono>
@@ -52,11 +58,27 @@ struct Case {
 // Adds a case to the corpus (static registration: see LEAK_CASE).
 bool add(Case c);
 
+// Go's defer: runs f when the scope ends (`Defer d{[&] { mu.unlock(); }};`).
+template <class F>
+struct Defer {
+  F f;
+  ~Defer() { f(); }
+};
+
 // Ten yields of the calling goroutine (Go's yieldCount), for cases that
 // settle inside their own body as Go's do in a defer.
 void settle();
 
 }  // namespace leakcases
+
+// Pattern pieces for cases in leakcases::(anonymous namespace): ENTRY(fn)
+// anchors a goroutine's entry at function fn, LAMBDA matches a lambda's
+// call operator in either form the symbolizer gives — inlined into the
+// goroutine's start, named from the debug info ("{lambda}::operator()"),
+// or called from there, by its linkage name ("{lambda()#1}::operator()()
+// const").
+#define ENTRY(fn) R"(^leakcases::\(anonymous namespace\)::)" fn
+#define LAMBDA R"(::\{lambda(\(\)#[0-9]+)?\}::operator\(\)(\(\) const)?)"
 
 #define LEAKCASE_CAT2(a, b) a##b
 #define LEAKCASE_CAT(a, b) LEAKCASE_CAT2(a, b)
