@@ -64,6 +64,8 @@ struct Defer {
   F f;
   ~Defer() { f(); }
 };
+template <class F>
+Defer(F) -> Defer<F>;  // clang 14 deduces no aggregate's arguments by itself
 
 // Ten yields of the calling goroutine (Go's yieldCount), for cases that
 // settle inside their own body as Go's do in a defer.

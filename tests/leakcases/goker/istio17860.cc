@@ -99,7 +99,9 @@ Agent_istio17860* NewAgent_istio17860(Proxy_istio17860* proxy) {
 void Istio17860() {
   for (int i = 0; i < 100; i++) {
     stray::go([] {
-      auto [ctx, cancel] = stray::with_cancel(stray::background());
+      auto cancellable = stray::with_cancel(stray::background());
+      auto& ctx = cancellable.first;
+      auto& cancel = cancellable.second;
       Defer d{[&cancel] { cancel(); }};
       auto neverLive = [] { return false; };
       Agent_istio17860* a = NewAgent_istio17860(new TestProxy_istio17860(neverLive));

@@ -23,11 +23,7 @@ using stray::Chan;
 using stray::Unit;
 
 using Op_moby27782 = std::uint32_t;
-constexpr Op_moby27782 Create_moby27782 = 1 << 0;
-constexpr Op_moby27782 Write_moby27782 = 1 << 1;
-constexpr Op_moby27782 Remove_moby27782 = 1 << 2;
-constexpr Op_moby27782 Rename_moby27782 = 1 << 3;
-constexpr Op_moby27782 Chmod_moby27782 = 1 << 4;
+constexpr Op_moby27782 Write_moby27782 = 1 << 1;  // Go's fsnotify Op bits: only Write is used
 
 struct Watcher_moby27782;
 
