@@ -67,6 +67,10 @@ struct Defer {
 template <class F>
 Defer(F) -> Defer<F>;  // clang 14 deduces no aggregate's arguments by itself
 
+// Go's math/rand.Intn (and Int31n): a number in [0, n), randomly seeded
+// per thread.
+int rand_intn(int n);
+
 // Ten yields of the calling goroutine (Go's yieldCount), for cases that
 // settle inside their own body as Go's do in a defer.
 void settle();

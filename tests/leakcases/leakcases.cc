@@ -20,6 +20,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <random>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -163,6 +164,11 @@ int table() {
 bool add(Case c) {
   corpus().push_back(std::move(c));
   return true;
+}
+
+int rand_intn(int n) {
+  thread_local std::minstd_rand r{std::random_device{}()};
+  return std::uniform_int_distribution<int>(0, n - 1)(r);
 }
 
 void settle() {

@@ -1,17 +1,10 @@
 // cockroach9935.go (CockroachDB #9935): outputLogEntry holds l.mu when file
 // creation fails (randomly, 3 times in 4) and calls exit(), which locks
 // l.mu again: the logging goroutine deadlocks on itself.
-#include <random>
-
 #include "leakcase.h"
 
 namespace leakcases {
 namespace {
-
-int randIntn(int n) {  // Go: math/rand.Intn, randomly seeded
-  thread_local std::minstd_rand r{std::random_device{}()};
-  return std::uniform_int_distribution<int>(0, n - 1)(r);
-}
 
 struct loggingT_cockroach9935 {
   stray::Mutex mu;
@@ -22,7 +15,7 @@ struct loggingT_cockroach9935 {
     mu.unlock();
   }
 
-  int createFile() { return randIntn(8) % 4 > 0 ? 1 : 0; }  // an error, 3 times in 4
+  int createFile() { return rand_intn(8) % 4 > 0 ? 1 : 0; }  // an error, 3 times in 4
 
   void exit() {
     mu.lock();  // blocked forever

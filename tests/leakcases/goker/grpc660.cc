@@ -2,17 +2,10 @@
 // per call that sends the result on a fresh unbuffered channel, and
 // selects between that channel and stop. Once stop wins, the last call's
 // goroutine blocks in its send forever.
-#include <random>
-
 #include "leakcase.h"
 
 namespace leakcases {
 namespace {
-
-int randIntn(int n) {  // Go: math/rand.Intn, randomly seeded
-  thread_local std::minstd_rand r{std::random_device{}()};
-  return std::uniform_int_distribution<int>(0, n - 1)(r);
-}
 
 struct benchmarkClient_grpc660 {
   stray::Chan<bool> stop;
@@ -21,7 +14,7 @@ struct benchmarkClient_grpc660 {
     for (;;) {
       auto done = stray::make_chan<bool>();
       stray::go([done] {  // G2
-        if (randIntn(10) > 7) {
+        if (rand_intn(10) > 7) {
           done.send(false);
           return;
         }

@@ -8,7 +8,6 @@
 #include <chrono>
 #include <functional>
 #include <optional>
-#include <random>
 #include <string>
 
 #include "leakcase.h"
@@ -17,12 +16,6 @@ namespace leakcases {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Go: rand.Intn.
-int rand_intn(int n) {
-  thread_local std::minstd_rand r{std::random_device{}()};
-  return std::uniform_int_distribution<int>(0, n - 1)(r);
-}
 
 using error = std::optional<std::string>;  // Go's error; nullopt is nil
 

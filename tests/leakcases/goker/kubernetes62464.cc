@@ -6,7 +6,6 @@
 // writer waits for G1's first read lock, G1's second RLock waits behind the
 // writer.
 #include <chrono>
-#include <random>
 #include <utility>
 
 #include "leakcase.h"
@@ -15,12 +14,6 @@ namespace leakcases {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Go: rand.Intn.
-int rand_intn(int n) {
-  thread_local std::minstd_rand r{std::random_device{}()};
-  return std::uniform_int_distribution<int>(0, n - 1)(r);
-}
 
 struct State_kubernetes62464 {  // Go: an interface
   virtual void GetCPUSetOrDefault() = 0;

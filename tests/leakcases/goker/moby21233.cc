@@ -7,7 +7,6 @@
 // forever, the later transfers are never released and their watchers wait
 // in their select forever.
 #include <chrono>
-#include <random>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -21,12 +20,6 @@ namespace {
 using namespace std::chrono_literals;
 using stray::Chan;
 using stray::Unit;
-
-// Go: rand.Int31n.
-int rand_int31n(int n) {
-  thread_local std::minstd_rand r{std::random_device{}()};
-  return std::uniform_int_distribution<int>(0, n - 1)(r);
-}
 
 struct Progress_moby21233 {};
 
@@ -71,7 +64,7 @@ struct Transfer_moby21233 {
       for (;;) {
         mu.lock();
         mu.unlock();
-        if (rand_int31n(2) >= 1) (void)progressOutput.WriteProgress(lastProgress);
+        if (rand_intn(2) >= 1) (void)progressOutput.WriteProgress(lastProgress);
         if (done) break;
         if (stray::select(stray::recv_case(w->signalChan), stray::recv_case(w->releaseChan)) == 1)
           done = true;
@@ -99,7 +92,7 @@ void testTransfer_moby21233() {  // G1
   stray::go([progressChan, progressDone] {  // G3
     stray::sleep(1ms);
     for (Progress_moby21233 p : progressChan) {  // the channel's consumer
-      if (rand_int31n(2) >= 1) return;
+      if (rand_intn(2) >= 1) return;
       (void)p;
     }
     progressDone.close();
