@@ -79,9 +79,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
-#include <cstdio>
-#include <cstring>
 #include <stdexcept>
 #include <thread>
 
