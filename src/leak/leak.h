@@ -74,9 +74,13 @@ struct GTable {
   }
 };
 
-// A block of memory to scan.
+// A block of memory to scan. around_heap: root memory from a mapping,
+// scanned around the live tracked allocations inside it (heap.h); other
+// ranges (registers, a signal stack's frames, what marking reached) are
+// scanned whole.
 struct ScanRange {
   uintptr_t lo, hi;
+  bool around_heap = false;
 };
 
 // Growable array in Scratch memory (usable while the world is stopped).
@@ -104,9 +108,9 @@ struct Roots {
   uint64_t bytes = 0;            // total root memory
 
   // Adds root memory [lo, hi); false when scratch memory ran out.
-  bool add(Scratch& s, uintptr_t lo, uintptr_t hi) {
+  bool add(Scratch& s, uintptr_t lo, uintptr_t hi, bool around_heap = false) {
     bytes += hi - lo;
-    return ranges.push(s, {lo, hi});
+    return ranges.push(s, {lo, hi, around_heap});
   }
 };
 

@@ -7,17 +7,26 @@
 //   (from the saved or interrupted stack pointer up) is scanned once; or
 // * into a live channel object in the arena (hchan::magic): the channel is
 //   reached and its buffered values are scanned. Its wait queues are
-//   runtime bookkeeping and are never followed.
+//   runtime bookkeeping and are never followed; or
+// * into a live tracked heap allocation, or one past its end (heap.h): the
+//   allocation is reached and scanned whole, once (a mark bit per block in
+//   per-leaf scratch bitmaps).
 // Every other word is ignored: all other user memory is a root already
 // (roots.cc), and other runtime objects are never followed.
+//
+// Root memory is scanned around the tracked allocations inside it: memory
+// inside a live tracked allocation is not a root. Large ranges are scanned
+// in pieces, depth first, so the work list stays small however many blocks
+// a root points to.
 //
 // Fixpoint: a blocked goroutine is eventually runnable as soon as one of
 // the addresses it waits on is reached: a channel of one of its sudogs, or
 // the sync object it waits on (G::waiting_on), which counts as reached
-// unless it lies in a goroutine stack not (yet) reached. Waiters are
-// indexed by what they wait on (a channel table, a list per stack), so each
-// is visited once when its target is reached: the pass is linear in the
-// memory scanned plus the number of waits.
+// unless it lies in a goroutine stack or a tracked heap allocation not
+// (yet) reached. Waiters are indexed by what they wait on (a channel table,
+// a list per stack, a table of watched heap blocks), so each is visited
+// once when its target is reached: the pass is linear in the memory
+// scanned plus the number of waits.
 //
 // Roots: running, runnable and new goroutines; goroutines asleep in
 // sleep(); the channels of scheduled timers; roots.cc's memory and
@@ -32,6 +41,7 @@
 
 #include "runtime/arena.h"
 #include "runtime/chan.h"
+#include "runtime/heap.h"
 #include "leak/leak.h"
 #include "runtime/options.h"
 #include "runtime/timers.h"
@@ -54,11 +64,30 @@ struct ChanSlot {
   bool reached;
 };
 
+// Goroutines waiting on a sync object inside a heap block.
+struct WatchSlot {
+  uintptr_t block;  // the block's start; 0: empty
+  int32_t waiters;
+};
+
+// A range is scanned at most this much at a time (the rest goes back on
+// the work list), so what it reaches is scanned before the rest of it.
+constexpr uintptr_t kScanPiece = 16 << 10;
+
 class Marker {
  public:
   Marker(const GTable& g, Scratch& s) : g_(g), gs_(g.gs), ng_(g.n), s_(s) {
     stacks_ = stack_region();
     arena_ = arena_range();
+    any_ = {std::min(stacks_.lo, arena_.lo), std::max(stacks_.hi, arena_.hi)};
+    if (heap::active() && heap::lowest() < heap::highest()) {
+      heap_ = {heap::lowest(), heap::highest()};
+      any_ = {std::min(any_.lo, heap_.lo), std::max(any_.hi, heap_.hi)};
+      nleaves_ = heap::leaves();
+      marks_ = s_.alloc<uint64_t*>(nleaves_);
+      watched_ = s_.alloc<uint64_t*>(nleaves_);
+      if (!marks_ || !watched_) fail();
+    }
   }
 
   bool ok() const { return ok_ && s_.ok(); }
@@ -79,13 +108,17 @@ class Marker {
       if (const void* w = wait_targets(r.g, [&](hchan* c) { add_chan_waiter(c, i); })) {
         auto a = reinterpret_cast<uintptr_t>(w);
         GRecord* owner = stacks_.contains(a) ? find_stack(a) : nullptr;
+        heap::Block b;
         if (owner && !owner->stack_reached) {
           Waiter* wt = waiters_.push(s_, Waiter{i, owner->stack_waiters}) ? &waiters_.data[waiters_.n - 1] : nullptr;
           if (!wt) return fail();
           owner->stack_waiters = int32_t(waiters_.n - 1);
+        } else if (!owner && heap_.contains(a) && heap::find(a, &b)) {
+          watch_block(b, i);
         } else {
-          // Anywhere else — global, heap, unknown, a reached stack, the
-          // arena — counts as reachable (soundness before precision).
+          // Anywhere else — global, untracked heap, unknown, a reached
+          // stack, the arena — counts as reachable (soundness before
+          // precision).
           if (verbose())
             vlog("leak pass: goroutine %llu waits on %p outside unreached stacks: runnable", (unsigned long long)r.id, w);
           make_runnable(i);
@@ -100,16 +133,43 @@ class Marker {
     });
   }
 
-  void add_roots(const Roots& roots) {
-    for (std::size_t i = 0; i < roots.ranges.n; i++) push(roots.ranges.data[i]);
+  // Scans the roots, skipping the live tracked allocations inside them,
+  // and everything they reach. Reaching a waiter's target makes it
+  // runnable, which pushes its stack: this is the fixpoint.
+  void scan_roots(const Roots& roots) {
+    for (std::size_t i = 0; i < roots.ranges.n && ok(); i++) {
+      ScanRange r = roots.ranges.data[i];
+      if (!r.around_heap || r.hi <= heap_.lo || r.lo >= heap_.hi) {
+        push({r.lo, r.hi});
+        drain();
+        continue;
+      }
+      uintptr_t lo = r.lo;
+      heap::Block b;
+      if (heap_.contains(lo) && heap::find(lo, &b)) lo = b.hi;  // starts inside a block
+      while (lo < r.hi && ok()) {
+        uintptr_t hi = r.hi;
+        bool block = lo < heap_.hi && r.hi > heap_.lo && heap::next_start(std::max(lo, heap_.lo), std::min(r.hi, heap_.hi), &b);
+        if (block) hi = b.lo;
+        for (uintptr_t piece = lo; piece < hi; piece += std::min(hi - piece, kScanPiece)) {
+          scan(piece, std::min(hi, piece + kScanPiece));
+          drain();
+        }
+        lo = block ? b.hi : r.hi;
+      }
+    }
+    drain();
   }
 
-  // Scans until the work list is empty. Reaching a waiter's target makes it
-  // runnable, which pushes its stack: this loop is the fixpoint.
+  // Scans until the work list is empty.
   void drain() {
     // A failed push (scratch exhausted) stops the pass at the next range.
     while (ok() && work_.n > 0) {
       ScanRange r = work_.data[--work_.n];
+      if (r.hi - r.lo > kScanPiece) {
+        work_.data[work_.n++] = {r.lo + kScanPiece, r.hi};  // popped slot: room
+        r.hi = r.lo + kScanPiece;
+      }
       scan(r.lo, r.hi);
     }
   }
@@ -202,12 +262,11 @@ class Marker {
     lo = (lo + 7) & ~uintptr_t(7);
     if (hi <= lo) return;
     scanned_ += hi - lo;
-    // One compare rejects most words: both tracked regions lie inside
-    // [any_lo, any_hi). Scanning a stack, most words that point into the
-    // stack region point into that same stack (frame pointers, addresses of
-    // locals): already reached.
-    const uintptr_t any_lo = std::min(stacks_.lo, arena_.lo);
-    const uintptr_t any_len = std::max(stacks_.hi, arena_.hi) - any_lo;
+    // One compare rejects most words: every tracked region lies inside
+    // any_. Scanning a stack, most words that point into the stack region
+    // point into that same stack (frame pointers, addresses of locals):
+    // already reached.
+    const uintptr_t any_lo = any_.lo, any_len = any_.hi - any_.lo;
     const Range self = stacks_.contains(lo) ? Range{lo, hi} : Range{};
     for (const uintptr_t* w = reinterpret_cast<const uintptr_t*>(lo); w + 1 <= reinterpret_cast<const uintptr_t*>(hi);
          w++) {
@@ -228,8 +287,82 @@ class Marker {
           vlog("leak pass: channel %p reached from %p (scanning %#lx-%#lx)", obj, static_cast<const void*>(w),
                (unsigned long)lo, (unsigned long)hi);
         reach_chan(c);
+      } else if (heap_.contains(v)) {
+        // Inside a block, or one past the end of one (or both: a block
+        // that starts where another ends).
+        heap::Block b;
+        bool inside = heap::find(v, &b);
+        if (inside) reach_heap(b, w, lo, hi);
+        if ((!inside || b.lo == v) && heap::find_ending_at(v, &b)) reach_heap(b, w, lo, hi);
       }
     }
+  }
+
+  void reach_heap(const heap::Block& b, const uintptr_t* from, uintptr_t lo, uintptr_t hi) {
+    if (verbose() && !bit(marks_, b.lo, false))
+      vlog("leak pass: heap block %#lx-%#lx reached from %p (scanning %#lx-%#lx)", (unsigned long)b.lo,
+           (unsigned long)b.hi, static_cast<const void*>(from), (unsigned long)lo, (unsigned long)hi);
+    reach_block(b);
+  }
+
+  // The bitmap bit of a block, from per-leaf bitmaps made on first use.
+  bool bit(uint64_t** maps, uintptr_t lo, bool set) {
+    heap::Slot sl = heap::slot_of(lo);
+    if (sl.leaf >= nleaves_) return true;  // a leaf made while stopping: treat as marked
+    uint64_t*& m = maps[sl.leaf];
+    if (!m) {
+      if (!set) return false;
+      if (!(m = s_.alloc<uint64_t>(heap::kLeafGranules / 64))) {
+        fail();
+        return true;
+      }
+    }
+    uint64_t mask = uint64_t(1) << (sl.granule & 63), &w = m[sl.granule / 64];
+    bool was = w & mask;
+    if (set) w |= mask;
+    return was;
+  }
+
+  void reach_block(const heap::Block& b) {
+    if (bit(marks_, b.lo, true)) return;
+    push({b.lo, b.hi});
+    if (nwatched_ && bit(watched_, b.lo, false))
+      for (int32_t w = watch_slot(b.lo, false)->waiters; w >= 0; w = waiters_.data[w].next) make_runnable(waiters_.data[w].gi);
+  }
+
+  // Goroutine gi waits on a sync object inside heap block b.
+  void watch_block(const heap::Block& b, int gi) {
+    WatchSlot* ws = watch_slot(b.lo, true);
+    if (!ws || !waiters_.push(s_, Waiter{gi, ws->waiters})) return fail();
+    ws->waiters = int32_t(waiters_.n - 1);
+    bit(watched_, b.lo, true);
+  }
+
+  WatchSlot* watch_slot(uintptr_t block, bool insert) {
+    if (insert && (nwatched_ + 1) * 2 > watch_cap_) {
+      std::size_t ncap = watch_cap_ ? watch_cap_ * 2 : 256;
+      WatchSlot* old = watch_;
+      std::size_t ocap = watch_cap_;
+      if (!(watch_ = s_.alloc<WatchSlot>(ncap))) {
+        watch_cap_ = 0;
+        return nullptr;
+      }
+      watch_cap_ = ncap;
+      for (std::size_t i = 0; i < ocap; i++)
+        if (old[i].block) *watch_probe(old[i].block) = old[i];
+    }
+    WatchSlot* ws = watch_probe(block);
+    if (insert && !ws->block) {
+      *ws = {block, -1};
+      nwatched_++;
+    }
+    return ws;
+  }
+
+  WatchSlot* watch_probe(uintptr_t block) {
+    std::size_t mask = watch_cap_ - 1;
+    for (std::size_t i = (block >> 3) * 0x9E3779B97F4A7C15ull >> 20 & mask;; i = (i + 1) & mask)
+      if (watch_[i].block == block || !watch_[i].block) return &watch_[i];
   }
 
   bool chan_reached(hchan* c) {
@@ -241,7 +374,12 @@ class Marker {
   GRecord* gs_;
   int ng_;
   Scratch& s_;
-  Range stacks_, arena_;
+  Range stacks_, arena_, heap_, any_;
+  std::size_t nleaves_ = 0;
+  uint64_t** marks_ = nullptr;    // per leaf: reached blocks
+  uint64_t** watched_ = nullptr;  // per leaf: blocks with waiters
+  WatchSlot* watch_ = nullptr;
+  std::size_t watch_cap_ = 0, nwatched_ = 0;
   ScratchVec<ScanRange> work_;
   ScratchVec<Waiter> waiters_;
   ChanSlot* chans_ = nullptr;
@@ -272,8 +410,7 @@ bool mark(const GTable& g, Roots& roots, Scratch& s, uint64_t* scanned_bytes) {
   Marker m(g, s);
   m.index_waiters();
   m.add_timer_roots();
-  m.add_roots(roots);
-  m.drain();
+  m.scan_roots(roots);
   *scanned_bytes = m.scanned();
   if (!m.ok()) return false;
   for (int i = 0; i < g.n; i++) g.gs[i].leaked |= g.gs[i].blocked && !g.gs[i].runnable;

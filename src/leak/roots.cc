@@ -5,8 +5,10 @@
 //   side tables, the detector's scratch) and sanitizer shadow: never
 //   scanned conservatively; goroutine stacks and channels are reached
 //   through mark.cc's precise rules;
-// * everything else: a root, scanned whole — data and bss of every object,
-//   TLS, the malloc heap, unknown mmaps — except the dead part of a thread
+// * everything else: a root — data and bss of every object, TLS, the
+//   malloc heap, unknown mmaps — scanned around the live tracked
+//   allocations inside it (heap.h: those are scanned only when reached),
+//   except the dead part of a thread
 //   stack, below the thread's stack pointer minus the red zone (for the
 //   thread running the pass: below its public entry frame; for a runtime
 //   worker: its scheduler frames, which hold only runtime state).
@@ -156,7 +158,7 @@ struct Pagemap {
 
 bool add_touched(Roots* roots, Scratch& s, const Pagemap& pm, uintptr_t lo, uintptr_t hi) {
   constexpr uintptr_t kPage = 4096;
-  if (pm.fd < 0 || !pm.entries || hi - lo < 64 * kPage) return roots->add(s, lo, hi);
+  if (pm.fd < 0 || !pm.entries || hi - lo < 64 * kPage) return roots->add(s, lo, hi, true);
   uintptr_t run = 0;  // start of the current run of touched pages, 0: none
   for (uintptr_t page = lo & ~(kPage - 1); page < hi;) {
     std::size_t n = std::min<std::size_t>(kPagemapBatch, (hi - page + kPage - 1) / kPage);
@@ -169,12 +171,12 @@ bool add_touched(Roots* roots, Scratch& s, const Pagemap& pm, uintptr_t lo, uint
       bool touched = pm.entries[i] >> 62;  // bit 63 present, bit 62 swapped
       if (touched && !run) run = std::max(page, lo);
       if (!touched && run) {
-        if (!roots->add(s, run, page)) return false;
+        if (!roots->add(s, run, page, true)) return false;
         run = 0;
       }
     }
   }
-  return !run || roots->add(s, run, hi);
+  return !run || roots->add(s, run, hi, true);
 }
 
 // Adds [lo, hi) minus the excluded ranges.

@@ -101,9 +101,7 @@ void MutexHeap() {
   }
 }
 constexpr const char* kMutexHeapInner = ENTRY(R"(MutexHeap\(\))") LAMBDA LAMBDA R"( \[sync\.Mutex\.Lock\]$)";
-LEAK_CASE({.name = "MutexHeap", .kind = Kind::strict, .run = MutexHeap, .expected = {kMutexHeapInner},
-           // The Mutex is a heap object: the malloc heap is a root (issue 12).
-           .known_misses = {kMutexHeapInner}});
+LEAK_CASE({.name = "MutexHeap", .kind = Kind::strict, .run = MutexHeap, .expected = {kMutexHeapInner}});
 
 // Go: cond := sync.NewCond(&sync.Mutex{}); both are heap objects.
 void Cond() {
@@ -115,9 +113,7 @@ void Cond() {
   });
 }
 constexpr const char* kCond = ENTRY(R"(Cond\(\))") LAMBDA R"( \[sync\.Cond\.Wait\]$)";
-LEAK_CASE({.name = "Cond", .kind = Kind::strict, .run = Cond, .expected = {kCond},
-           // The Cond is a heap object: the malloc heap is a root (issue 12).
-           .known_misses = {kCond}});
+LEAK_CASE({.name = "Cond", .kind = Kind::strict, .run = Cond, .expected = {kCond}});
 
 // Go: mu := &sync.RWMutex{}, a heap object.
 void RWMutexRLock() {
@@ -128,9 +124,7 @@ void RWMutexRLock() {
   });
 }
 constexpr const char* kRWMutexRLock = ENTRY(R"(RWMutexRLock\(\))") LAMBDA R"( \[sync\.RWMutex\.RLock\]$)";
-LEAK_CASE({.name = "RWMutexRLock", .kind = Kind::strict, .run = RWMutexRLock, .expected = {kRWMutexRLock},
-           // The RWMutex is a heap object: the malloc heap is a root (issue 12).
-           .known_misses = {kRWMutexRLock}});
+LEAK_CASE({.name = "RWMutexRLock", .kind = Kind::strict, .run = RWMutexRLock, .expected = {kRWMutexRLock}});
 
 // Go: mu := &sync.RWMutex{}, a heap object. The second writer waits on the
 // RWMutex's inner Mutex: either reason is accepted, as in Go.
@@ -142,9 +136,7 @@ void RWMutexLock() {
   });
 }
 constexpr const char* kRWMutexLock = ENTRY(R"(RWMutexLock\(\))") LAMBDA R"( \[sync\.(RW)?Mutex\.Lock\]$)";
-LEAK_CASE({.name = "RWMutexLock", .kind = Kind::strict, .run = RWMutexLock, .expected = {kRWMutexLock},
-           // The RWMutex is a heap object: the malloc heap is a root (issue 12).
-           .known_misses = {kRWMutexLock}});
+LEAK_CASE({.name = "RWMutexLock", .kind = Kind::strict, .run = RWMutexLock, .expected = {kRWMutexLock}});
 
 // A waits for B, B sends on a channel only A could receive from, after the
 // wait. Go moves wg to the heap (the inner closure captures it by
@@ -164,10 +156,7 @@ void Mixed() {
 }
 constexpr const char* kMixedA = ENTRY(R"(Mixed\(\))") LAMBDA R"( \[sync\.WaitGroup\.Wait\]$)";
 constexpr const char* kMixedB = ENTRY(R"(Mixed\(\))") LAMBDA LAMBDA R"( \[chan send\]$)";
-LEAK_CASE({.name = "Mixed", .kind = Kind::strict, .run = Mixed, .expected = {kMixedA, kMixedB},
-           // A waits on a heap WaitGroup: the malloc heap is a root (issue 12), so A
-           // counts as runnable, and its stack keeps ch, hence B, alive.
-           .known_misses = {kMixedA, kMixedB}});
+LEAK_CASE({.name = "Mixed", .kind = Kind::strict, .run = Mixed, .expected = {kMixedA, kMixedB}});
 
 stray::Chan<int> global_chan = make_chan<int>();
 

@@ -110,10 +110,7 @@ LEAK_CASE({.name = "Cockroach10214",
            .kind = Kind::flaky,
            .run = Cockroach10214,
            .expected = {kG1, kG2},
-           .settle = std::chrono::milliseconds(100),
-           // L1 and L2 live in the heap Store and Replica: the malloc heap (a root today) keeps
-           // them reachable.
-           .known_misses = {kG1, kG2}});
+           .settle = std::chrono::milliseconds(100)});
 
 }  // namespace
 }  // namespace leakcases

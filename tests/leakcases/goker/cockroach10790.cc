@@ -60,10 +60,7 @@ LEAK_CASE({.name = "Cockroach10790",
            .kind = Kind::flaky,
            .run = Cockroach10790,
            .expected = {kG3},
-           .settle = std::chrono::milliseconds(100),
-           // G3 receives on channels in the heap Replica's vector, which the
-           // malloc heap (a root today) keeps reachable.
-           .known_misses = {kG3}});
+           .settle = std::chrono::milliseconds(100)});
 
 }  // namespace
 }  // namespace leakcases

@@ -35,10 +35,7 @@ constexpr const char* kG2 = R"(Tx_cockroach13197::awaitDone\(\)[^:]* \[chan rece
 LEAK_CASE({.name = "Cockroach13197",
            .kind = Kind::strict,
            .run = Cockroach13197,
-           .expected = {kG2},
-           // G2 waits on the done channel of a context whose node (and the Tx
-           // holding it) lives in the malloc heap, a root today.
-           .known_misses = {kG2}});
+           .expected = {kG2}});
 
 }  // namespace
 }  // namespace leakcases

@@ -146,10 +146,7 @@ LEAK_CASE({.name = "Cockroach1462",
            .kind = Kind::flaky,
            .run = Cockroach1462,
            .expected = {kWorker, kG1},
-           .settle = std::chrono::milliseconds(2000),
-           // The worker sends on Events of a heap transport and G1 waits on the
-           // stop WaitGroup of a heap Stopper: the malloc heap is a root today.
-           .known_misses = {kWorker, kG1}});
+           .settle = std::chrono::milliseconds(2000)});
 
 }  // namespace
 }  // namespace leakcases

@@ -98,10 +98,7 @@ LEAK_CASE({.name = "Cockroach16167",
            .kind = Kind::flaky,
            .run = Cockroach16167,
            .expected = {kG1, kG2},
-           .settle = std::chrono::milliseconds(100),
-           // The RWMutex lives in the heap Executor, which the malloc heap (a root today) keeps
-           // reachable.
-           .known_misses = {kG1, kG2}});
+           .settle = std::chrono::milliseconds(100)});
 
 }  // namespace
 }  // namespace leakcases

@@ -57,10 +57,7 @@ constexpr const char* kG1 =
 LEAK_CASE({.name = "Cockroach24808",
            .kind = Kind::strict,
            .run = Cockroach24808,
-           .expected = {kG1},
-           // The full channel lives in the heap Compactor, which the malloc heap (a root today)
-           // keeps reachable.
-           .known_misses = {kG1}});
+           .expected = {kG1}});
 
 }  // namespace
 }  // namespace leakcases

@@ -72,10 +72,7 @@ constexpr const char* kG1 =
 LEAK_CASE({.name = "Cockroach25456",
            .kind = Kind::strict,
            .run = Cockroach25456,
-           .expected = {kG1},
-           // The quiescer channel lives in the heap Stopper, which the malloc heap (a root today)
-           // keeps reachable.
-           .known_misses = {kG1}});
+           .expected = {kG1}});
 
 }  // namespace
 }  // namespace leakcases

@@ -42,10 +42,7 @@ constexpr const char* kG1 =
 LEAK_CASE({.name = "Cockroach584",
            .kind = Kind::flaky,
            .run = Cockroach584,
-           .expected = {kG1},
-           // g.mu lives in the heap gossip object, which the malloc heap (a root today) keeps
-           // reachable.
-           .known_misses = {kG1}});
+           .expected = {kG1}});
 
 }  // namespace
 }  // namespace leakcases

@@ -143,10 +143,7 @@ LEAK_CASE({.name = "Cockroach7504",
            .kind = Kind::strict,
            .run = Cockroach7504,
            .expected = {kG1, kG2},
-           .settle = std::chrono::milliseconds(100),
-           // L1 and L2 live in heap leases and the heap name cache: the malloc
-           // heap (a root today) keeps them reachable.
-           .known_misses = {kG1, kG2}});
+           .settle = std::chrono::milliseconds(100)});
 
 }  // namespace
 }  // namespace leakcases

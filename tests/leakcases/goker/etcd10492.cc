@@ -57,10 +57,7 @@ constexpr const char* kG1 =
 LEAK_CASE({.name = "Etcd10492",
            .kind = Kind::strict,
            .run = Etcd10492,
-           .expected = {kG1},
-           // The RWMutex lives in the heap lessor, which the malloc heap (a root today) keeps
-           // reachable.
-           .known_misses = {kG1}});
+           .expected = {kG1}});
 
 }  // namespace
 }  // namespace leakcases

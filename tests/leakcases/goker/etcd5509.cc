@@ -93,10 +93,7 @@ constexpr const char* kG1 =
 LEAK_CASE({.name = "Etcd5509",
            .kind = Kind::strict,
            .run = Etcd5509,
-           .expected = {kG1},
-           // The RWMutex lives in the heap Client, which the malloc heap (a root today) keeps
-           // reachable.
-           .known_misses = {kG1}});
+           .expected = {kG1}});
 
 }  // namespace
 }  // namespace leakcases

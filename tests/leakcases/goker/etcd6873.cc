@@ -58,10 +58,7 @@ LEAK_CASE({.name = "Etcd6873",
            .kind = Kind::flaky,
            .run = Etcd6873,
            .expected = {kG3, kG2},
-           .settle = std::chrono::milliseconds(100),
-           // donec and mu live in the heap watchBroadcasts, which the malloc heap (a root today)
-           // keeps reachable.
-           .known_misses = {kG3, kG2}});
+           .settle = std::chrono::milliseconds(100)});
 
 }  // namespace
 }  // namespace leakcases

@@ -83,10 +83,7 @@ LEAK_CASE({.name = "Etcd7902",
            .kind = Kind::flaky,
            .run = Etcd7902,
            .expected = {kRecv, kLock, kG1},
-           .settle = std::chrono::milliseconds(100),
-           // The rounds' channels, mutex and WaitGroup are heap variables (captured
-           // by reference in Go): the malloc heap (a root today) keeps them reachable.
-           .known_misses = {kRecv, kLock, kG1}});
+           .settle = std::chrono::milliseconds(100)});
 
 }  // namespace
 }  // namespace leakcases

@@ -93,10 +93,7 @@ constexpr const char* kG2 =
 LEAK_CASE({.name = "Grpc862",
            .kind = Kind::strict,
            .run = Grpc862,
-           .expected = {kG2},
-           // G2 waits on a context's done channel; the context nodes (and the
-           // heap ClientConn and addrConn holding them) live in the malloc heap, a root today.
-           .known_misses = {kG2}});
+           .expected = {kG2}});
 
 }  // namespace
 }  // namespace leakcases

@@ -78,10 +78,7 @@ LEAK_CASE({.name = "Hugo3251",
            .kind = Kind::flaky,
            .run = Hugo3251,
            .expected = {kG1, kLock, kRLock},
-           .settle = std::chrono::milliseconds(1000),
-           // The locks live in the heap remoteLock (and its heap per-URL Mutex), the
-           // WaitGroup on the heap: the malloc heap (a root today) keeps them reachable.
-           .known_misses = {kG1, kLock, kRLock}});
+           .settle = std::chrono::milliseconds(1000)});
 
 }  // namespace
 }  // namespace leakcases

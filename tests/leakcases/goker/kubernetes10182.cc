@@ -59,10 +59,7 @@ LEAK_CASE({.name = "Kubernetes10182",
            .kind = Kind::flaky,
            .run = Kubernetes10182,
            .expected = {kStart, kSetPodStatus},
-           .settle = 100ms,
-           // The statusManager is new'd (Go: &statusManager{}) and holds the
-           // RWMutex and the channel: malloc memory is a root today.
-           .known_misses = {kStart, kSetPodStatus}});
+           .settle = 100ms});
 
 }  // namespace
 }  // namespace leakcases

@@ -109,12 +109,7 @@ LEAK_CASE({.name = "Kubernetes11298",
            .kind = Kind::flaky,
            .run = Kubernetes11298,
            .expected = {kAfterRecv, kAfterWait, kMain},
-           .settle = 100ms,
-           // The notifier and its Cond are new'd (Go: &notifier{},
-           // sync.NewCond): the Cond waiter waits on malloc memory, a root
-           // today, so it stays live and keeps the round's channel, hence
-           // serviceLoop's goroutine and notifyDone's waiter, live too.
-           .known_misses = {kAfterRecv, kAfterWait, kMain}});
+           .settle = 100ms});
 
 }  // namespace
 }  // namespace leakcases

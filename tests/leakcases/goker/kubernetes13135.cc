@@ -136,10 +136,7 @@ LEAK_CASE({.name = "Kubernetes13135",
            .kind = Kind::flaky,
            .run = Kubernetes13135,
            .expected = {kUtil, kAdd},
-           .settle = 100ms,
-           // The Cacher (its Mutex) and the watch cache (its RWMutex) are
-           // new'd (Go: &Cacher{}, &WatchCache{}): malloc memory is a root today.
-           .known_misses = {kUtil, kAdd}});
+           .settle = 100ms});
 
 }  // namespace
 }  // namespace leakcases

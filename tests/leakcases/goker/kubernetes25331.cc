@@ -56,10 +56,7 @@ constexpr const char* kRun = R"(watchChan_kubernetes25331::run(\([^{]*\))? \[cha
 LEAK_CASE({.name = "Kubernetes25331",
            .kind = Kind::strict,
            .run = Kubernetes25331,
-           .expected = {kRun},
-           // The watchChan is new'd (Go: &watchChan{}) and holds resultChan:
-           // malloc memory is a root today.
-           .known_misses = {kRun}});
+           .expected = {kRun}});
 
 }  // namespace
 }  // namespace leakcases

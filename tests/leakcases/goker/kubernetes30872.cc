@@ -204,10 +204,7 @@ LEAK_CASE({.name = "Kubernetes30872",
            .kind = Kind::flaky,
            .run = Kubernetes30872,
            .expected = {kG4, kG2, kG3},
-           .settle = 100ms,
-           // The informer (L1) and the DeltaFIFO (L2) are new'd (Go:
-           // &federatedInformerImpl{}, &DeltaFIFO{}): malloc memory is a root today.
-           .known_misses = {kG4, kG2, kG3}});
+           .settle = 100ms});
 
 }  // namespace
 }  // namespace leakcases

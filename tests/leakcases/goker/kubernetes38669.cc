@@ -69,10 +69,7 @@ constexpr const char* kProcess =
 LEAK_CASE({.name = "Kubernetes38669",
            .kind = Kind::strict,
            .run = Kubernetes38669,
-           .expected = {kProcess},
-           // The watcher is new'd (Go: &cacheWatcher{}) and holds result:
-           // malloc memory is a root today.
-           .known_misses = {kProcess}});
+           .expected = {kProcess}});
 
 }  // namespace
 }  // namespace leakcases

@@ -108,11 +108,7 @@ LEAK_CASE({.name = "Kubernetes58107",
            .kind = Kind::flaky,
            .run = Kubernetes58107,
            .expected = {kWorkerWait, kWorkerRLock, kSync},
-           .settle = 1000ms,
-           // The controller (its RWMutex) and the queues' Conds are new'd
-           // (Go: &ResourceQuotaController{}, sync.NewCond): malloc memory
-           // is a root today.
-           .known_misses = {kWorkerWait, kWorkerRLock, kSync}});
+           .settle = 1000ms});
 
 }  // namespace
 }  // namespace leakcases

@@ -93,10 +93,7 @@ LEAK_CASE({.name = "Kubernetes62464",
            .kind = Kind::flaky,
            .run = Kubernetes62464,
            .expected = {kReconcile, kRemove},
-           .settle = 100ms,
-           // The state is new'd (Go: &stateMemory{}) and is the RWMutex:
-           // malloc memory is a root today.
-           .known_misses = {kReconcile, kRemove}});
+           .settle = 100ms});
 
 }  // namespace
 }  // namespace leakcases

@@ -68,10 +68,7 @@ LEAK_CASE({.name = "Kubernetes6632",
            .kind = Kind::flaky,
            .run = Kubernetes6632,
            .expected = {kMonitor, kWriteFrame},
-           .settle = 100ms,
-           // The framer is new'd (Go: &idleAwareFramer{}) and holds writeLock
-           // and resetChan: malloc memory is a root today, so both stay live.
-           .known_misses = {kMonitor, kWriteFrame}});
+           .settle = 100ms});
 
 }  // namespace
 }  // namespace leakcases

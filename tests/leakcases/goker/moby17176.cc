@@ -49,10 +49,7 @@ LEAK_CASE({.name = "Moby17176",
            .kind = Kind::strict,
            .run = Moby17176,
            .expected = {kFunc1},
-           .settle = 100ms,
-           // The device set is new'd (Go: &DeviceSet{}, captured by the
-           // goroutine) and is the Mutex: malloc memory is a root today.
-           .known_misses = {kFunc1}});
+           .settle = 100ms});
 
 }  // namespace
 }  // namespace leakcases

@@ -123,13 +123,7 @@ LEAK_CASE({.name = "Moby21233",
            .kind = Kind::flaky,
            .run = Moby21233,
            .expected = {kWatchSend, kWatchSelect, kTest},
-           .settle = 100ms,
-           // The Watchers are new'd (Go: &Watcher{}) and hold running,
-           // releaseChan and signalChan: malloc memory is a root today, so
-           // the watchers and a G1 waiting in Release (on running) stay
-           // live, and with them progressChan. A G1 waiting on progressDone
-           // (only its stack holds it) is found.
-           .known_misses = {kWatchSend, kWatchSelect}});
+           .settle = 100ms});
 
 }  // namespace
 }  // namespace leakcases

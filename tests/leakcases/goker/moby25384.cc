@@ -42,10 +42,7 @@ constexpr const char* kInit = R"(Manager_moby25348::init(\([^{]*\))? \[sync\.Wai
 LEAK_CASE({.name = "Moby25348",
            .kind = Kind::strict,
            .run = Moby25348,
-           .expected = {kInit},
-           // The WaitGroup is on the heap, as Go moves it there (captured by
-           // the goroutines): malloc memory is a root today.
-           .known_misses = {kInit}});
+           .expected = {kInit}});
 
 }  // namespace
 }  // namespace leakcases

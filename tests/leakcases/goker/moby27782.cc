@@ -203,11 +203,7 @@ LEAK_CASE({.name = "Moby27782",
            .kind = Kind::flaky,
            .run = Moby27782,
            .expected = {kReadLogs, kReadEvents},
-           .settle = 100ms,
-           // The file watcher is new'd (Go: &Watcher{}, sync.NewCond) and
-           // holds the Cond and the Events and done channels: malloc memory
-           // is a root today.
-           .known_misses = {kReadLogs, kReadEvents}});
+           .settle = 100ms});
 
 }  // namespace
 }  // namespace leakcases

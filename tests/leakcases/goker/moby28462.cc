@@ -95,10 +95,7 @@ LEAK_CASE({.name = "Moby28462",
            .kind = Kind::flaky,
            .run = Moby28462,
            .expected = {kMonitor, kStateChanged},
-           .settle = 100ms,
-           // The container (the Mutex) and its Health (holding stop) are
-           // new'd (Go: &Container{}, &Health{}): malloc memory is a root today.
-           .known_misses = {kMonitor, kStateChanged}});
+           .settle = 100ms});
 
 }  // namespace
 }  // namespace leakcases

@@ -62,11 +62,7 @@ constexpr const char* kWaiter =
 LEAK_CASE({.name = "Moby30408",
            .kind = Kind::strict,
            .run = Moby30408,
-           .expected = {kFunc2, kWaiter},
-           // The plugin's Cond is new'd (Go: sync.NewCond): the waiter waits
-           // on malloc memory, a root today, so it stays live and keeps done,
-           // hence func2, live too.
-           .known_misses = {kFunc2, kWaiter}});
+           .expected = {kFunc2, kWaiter}});
 
 }  // namespace
 }  // namespace leakcases

@@ -35,10 +35,7 @@ LEAK_CASE({.name = "Moby36114",
            .kind = Kind::flaky,
            .run = Moby36114,
            .expected = {kHotAdd},
-           .settle = 100ms,
-           // The service VM is new'd (Go: &serviceVM{}, escaping as a go
-           // statement's receiver) and is the Mutex: malloc memory is a root today.
-           .known_misses = {kHotAdd}});
+           .settle = 100ms});
 
 }  // namespace
 }  // namespace leakcases

@@ -75,10 +75,7 @@ LEAK_CASE({.name = "Moby4951",
            .kind = Kind::flaky,
            .run = Moby4951,
            .expected = {kDelete},
-           .settle = 100ms,
-           // The device set and its DevInfos are new'd (Go: &DeviceSet{},
-           // &DevInfo{}) and are the Mutexes: malloc memory is a root today.
-           .known_misses = {kDelete}});
+           .settle = 100ms});
 
 }  // namespace
 }  // namespace leakcases

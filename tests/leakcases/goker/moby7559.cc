@@ -52,10 +52,7 @@ LEAK_CASE({.name = "Moby7559",
            .kind = Kind::strict,
            .run = Moby7559,
            .expected = {kRun},
-           .settle = 100ms,
-           // The proxy is new'd (Go: &UDPProxy{}, escaping as a go
-           // statement's receiver) and holds the Mutex: malloc memory is a root today.
-           .known_misses = {kRun}});
+           .settle = 100ms});
 
 }  // namespace
 }  // namespace leakcases

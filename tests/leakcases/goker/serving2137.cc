@@ -112,12 +112,7 @@ LEAK_CASE({.name = "Serving2137",
            .kind = Kind::flaky,
            .run = Serving2137,
            .expected = {kFunc1Send, kFunc1Lock, kFunc2},
-           .settle = 100ms,
-           // The requests' Mutexes are new'd (Go: &sync.Mutex{}), the
-           // breaker (new'd, Go: &Breaker{}) holds its semaphore channels
-           // and the requests vector (Go: a slice) the accepted channels:
-           // malloc memory is a root today.
-           .known_misses = {kFunc1Send, kFunc1Lock, kFunc2}});
+           .settle = 100ms});
 
 }  // namespace
 }  // namespace leakcases

@@ -69,10 +69,7 @@ constexpr const char* kFunc2 =
 LEAK_CASE({.name = "Syncthing4829",
            .kind = Kind::strict,
            .run = Syncthing4829,
-           .expected = {kFunc2},
-           // The mapping is new'd (Go: &Mapping{}, kept in the service's
-           // mappings slice) and holds the RWMutex: malloc memory is a root today.
-           .known_misses = {kFunc2}});
+           .expected = {kFunc2}});
 
 }  // namespace
 }  // namespace leakcases

@@ -101,10 +101,7 @@ constexpr const char* kFunc2 =
 LEAK_CASE({.name = "Syncthing5795",
            .kind = Kind::strict,
            .run = Syncthing5795,
-           .expected = {kLoop, kFunc2},
-           // The connection is new'd (Go: &rawConnection{}) and holds
-           // dispatcherLoopStopped: malloc memory is a root today.
-           .known_misses = {kLoop, kFunc2}});
+           .expected = {kLoop, kFunc2}});
 
 }  // namespace
 }  // namespace leakcases

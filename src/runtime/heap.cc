@@ -1,0 +1,552 @@
+// heap.cc — the allocation interposer and the index of live allocations
+// (see heap.h).
+//
+// Owns: the definitions of malloc, free, calloc, realloc, reallocarray,
+// memalign, posix_memalign, aligned_alloc, valloc, pvalloc and
+// malloc_usable_size that the program links instead of its allocator's
+// (operator new and delete reach them through libstdc++); the pointers to
+// that allocator's own functions (dlsym(RTLD_NEXT): glibc, or jemalloc,
+// tcmalloc, mimalloc when the program links one); the index.
+//
+// THE INVARIANT (soundness rests on it): at every instant a thread can be
+// stopped, every index entry is a live allocation of exactly its recorded
+// extent — never present before the allocator's malloc returned it, never
+// after free began to release it, never overlapping another entry. An
+// allocation may be missing from the index (its memory is then simply a
+// root), never wrongly present. Hence:
+// * an entry is written after the allocator returned the block and erased
+//   before the block is handed back (free, realloc); a thread stopped in
+//   between leaves the block untracked, not half-tracked;
+// * an entry becomes visible with one byte store (its start byte), written
+//   last; whatever else it needs (a large block's size, page hints) is
+//   written before it and only trusted through it;
+// * entries are written only by the thread that holds the block: the
+//   allocator's own synchronisation orders a free of an address before the
+//   next allocation of it, so plain (relaxed) stores suffice, with no
+//   read-modify-write and no lock on the allocation path;
+// * memory obtained any other way (mmap, a custom arena, blocks handed out
+//   before the interposer resolved the allocator, an operator new that
+//   bypasses malloc) is never in the index: it stays a root.
+//
+// The index. Memory is cut into 8-byte granules (every allocator here
+// aligns blocks to 8 and sizes them in multiples of 8, so the recorded
+// extent — the request rounded up to 8 — lies inside the block). A leaf
+// covers 4 MiB of address space: one shadow byte per granule and one hint
+// word per 4 KiB page. A shadow byte is
+//   0x80 | k  (k in 1..126)  a block of k granules starts here
+//   0xFF                     a large block starts here; its size in
+//                            granules follows in the next 7 shadow bytes,
+//                            7 bits each (top bit clear: never a start)
+//   top bit clear            no block starts here
+// A page's hint is the start of a block that covered the page's first byte
+// when it was written; hints are never erased, and a hint is believed only
+// if its start byte is live and its extent reaches the page. A lookup scans
+// the shadow down to the page's start, then the hint: a few loads. A
+// two-level directory (bits 34..46, 22..33 of the address) finds the leaf;
+// directory tables and leaves are carved from NORESERVE segments registered
+// as runtime memory (never a root: its hints point everywhere).
+// Memory per live allocation: one byte per 8 bytes of a block (8 bytes for
+// a 64-byte object) plus 1/512 for hints.
+//
+// Freed blocks are not cleared: glibc leaves most of a freed block's bytes
+// as they were, and those stale copies are roots (untracked memory). That
+// costs precision, never soundness; docs/heap.md has the measurement.
+//
+// Lock order: carve_lock is a leaf (held only to cut a table from a
+// segment, once per 4 MiB of new heap). The allocation path takes no other
+// lock; installing a table is one compare-and-swap. The detector reads the
+// index with the world stopped and takes no lock.
+#include "runtime/heap.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
+
+#include "runtime/mem.h"
+
+namespace stray::rt::heap {
+namespace {
+
+constexpr unsigned kAddrBits = 47;   // user space on x86-64 and AArch64 (4-level paging)
+constexpr unsigned kLeafShift = 22;  // a leaf covers 4 MiB
+constexpr unsigned kMidShift = 34;   // a middle table covers 16 GiB
+constexpr std::size_t kTopEntries = std::size_t(1) << (kAddrBits - kMidShift);
+constexpr std::size_t kMidEntries = std::size_t(1) << (kMidShift - kLeafShift);
+constexpr std::size_t kPageShift = 12;
+constexpr std::size_t kLeafPages = std::size_t(1) << (kLeafShift - kPageShift);
+constexpr std::size_t kPageGranules = std::size_t(1) << (kPageShift - 3);
+constexpr uint8_t kStart = 0x80, kLarge = 0xFF;
+constexpr std::size_t kSmallMax = 126;  // granules a start byte can hold
+static_assert(kLeafGranules == std::size_t(1) << (kLeafShift - 3));
+
+struct Leaf {
+  std::atomic<uint8_t> shadow[kLeafGranules];
+  std::atomic<uintptr_t> hints[kLeafPages];
+  uint32_t number;  // order of creation: the detector's bitmap index
+};
+struct Mid {
+  std::atomic<Leaf*> leaves[kMidEntries];
+};
+struct Top {
+  std::atomic<Mid*> mids[kTopEntries];
+};
+
+constexpr std::size_t round_page(std::size_t n) { return (n + 4095) & ~std::size_t(4095); }
+
+// Index memory: segments mapped on demand (NORESERVE, registered as runtime
+// memory), doubling from 64 MiB to 1 GiB; tables are carved from the
+// current one under a spin lock — taken once per 4 MiB of new heap, never
+// by the detector. A process that lowers RLIMIT_AS later loses only what
+// the index has not mapped yet.
+constexpr int kMaxSegments = 24;
+constexpr std::size_t kFirstSegment = std::size_t(64) << 20, kMaxSegment = std::size_t(1) << 30;
+struct Segment {
+  char* base;
+  std::size_t size;
+};
+constinit Top* top = nullptr;
+constinit Segment segments[kMaxSegments]{};
+constinit int nsegments = 0;
+constinit std::size_t seg_used = 0;          // of the last segment
+constinit std::atomic<bool> carve_lock{false};
+constinit std::atomic<uint32_t> nleaves{0};
+constinit std::atomic<uintptr_t> lo_bound{UINTPTR_MAX}, hi_bound{0};
+constinit bool tracking = false;
+
+// Zeroed memory for an index table; null when no more can be mapped (the
+// blocks it would have indexed stay untracked).
+void* carve(std::size_t bytes) {
+  while (carve_lock.exchange(true, std::memory_order_acquire)) sched_yield();
+  void* out = nullptr;
+  if (nsegments == 0 || seg_used + bytes > segments[nsegments - 1].size) {
+    std::size_t size = nsegments ? std::min(segments[nsegments - 1].size * 2, kMaxSegment) : kFirstSegment;
+    void* p = nsegments < kMaxSegments ? mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+                                       : MAP_FAILED;
+    if (p != MAP_FAILED) {
+      madvise(p, size, MADV_DONTDUMP);
+      register_runtime_mapping(p, size);
+      segments[nsegments++] = {static_cast<char*>(p), size};
+      seg_used = 0;
+    }
+  }
+  if (nsegments && seg_used + bytes <= segments[nsegments - 1].size) {
+    out = segments[nsegments - 1].base + seg_used;
+    seg_used += round_page(bytes);
+  }
+  carve_lock.store(false, std::memory_order_release);
+  return out;
+}
+
+// Installs a zeroed table carved from the pool into slot; a thread that
+// loses the race leaves its carving unused (rare: first touch of 4 MiB).
+template <class T>
+T* install(std::atomic<T*>& slot, std::size_t bytes) {
+  T* t = slot.load(std::memory_order_acquire);
+  if (t) return t;
+  T* fresh = static_cast<T*>(carve(bytes));
+  if (!fresh) return nullptr;
+  if constexpr (std::is_same_v<T, Leaf>) fresh->number = nleaves.fetch_add(1, std::memory_order_relaxed);
+  if (slot.compare_exchange_strong(t, fresh, std::memory_order_acq_rel)) return fresh;
+  return t;
+}
+
+void widen_bounds(uintptr_t chunk) {
+  uintptr_t lo = lo_bound.load(std::memory_order_relaxed);
+  while (chunk < lo && !lo_bound.compare_exchange_weak(lo, chunk, std::memory_order_relaxed)) {
+  }
+  uintptr_t hi = hi_bound.load(std::memory_order_relaxed), end = chunk + (uintptr_t(1) << kLeafShift);
+  while (end > hi && !hi_bound.compare_exchange_weak(hi, end, std::memory_order_relaxed)) {
+  }
+}
+
+Leaf* leaf_of(uintptr_t a) {
+  if (!top || (a >> kAddrBits)) return nullptr;
+  Mid* m = top->mids[a >> kMidShift].load(std::memory_order_acquire);
+  return m ? m->leaves[(a >> kLeafShift) & (kMidEntries - 1)].load(std::memory_order_acquire) : nullptr;
+}
+
+Leaf* make_leaf(uintptr_t a) {
+  if (Leaf* l = leaf_of(a)) return l;
+  if (!top || (a >> kAddrBits)) return nullptr;
+  Mid* m = install(top->mids[a >> kMidShift], sizeof(Mid));
+  if (!m) return nullptr;
+  Leaf* l = install(m->leaves[(a >> kLeafShift) & (kMidEntries - 1)], sizeof(Leaf));
+  if (l) widen_bounds(a & ~((uintptr_t(1) << kLeafShift) - 1));
+  return l;
+}
+
+std::size_t granule_in_leaf(uintptr_t a) { return (a >> 3) & (kLeafGranules - 1); }
+std::size_t page_in_leaf(uintptr_t a) { return (a >> kPageShift) & (kLeafPages - 1); }
+
+std::atomic<uint8_t>* shadow_at(uintptr_t a, bool create) {
+  Leaf* l = create ? make_leaf(a) : leaf_of(a);
+  return l ? &l->shadow[granule_in_leaf(a)] : nullptr;
+}
+
+// Records [p, p + n) (n rounded up to a granule). Runs after the
+// allocator returned p.
+void track(void* p, std::size_t n) {
+  auto a = reinterpret_cast<uintptr_t>(p);
+  if (!tracking || !p || (a & 7)) return;
+  std::size_t k = n ? (n + 7) >> 3 : 1;
+  if (k > (uintptr_t(1) << kAddrBits) >> 3) return;
+  Leaf* l = make_leaf(a);
+  if (!l) return;
+  uintptr_t end = a + k * 8;
+  // Hints for every page whose first byte the block covers.
+  for (uintptr_t page = (a | 4095) + 1; page < end; page += 4096) {
+    Leaf* pl = page >> kLeafShift == a >> kLeafShift ? l : make_leaf(page);
+    if (!pl) return;  // untracked: no start byte is written
+    pl->hints[page_in_leaf(page)].store(a, std::memory_order_relaxed);
+  }
+  uint8_t start = kStart | uint8_t(k);
+  if (k > kSmallMax) {
+    for (int i = 1; i <= 7; i++) {
+      std::atomic<uint8_t>* s = shadow_at(a + uintptr_t(i) * 8, true);
+      if (!s) return;
+      s->store(uint8_t((k >> (7 * (i - 1))) & 0x7F), std::memory_order_relaxed);
+    }
+    start = kLarge;
+  }
+  // Publish last. A compiler barrier suffices: the detector reads the index
+  // only after stopping this thread (the signal orders everything before).
+  std::atomic_signal_fence(std::memory_order_release);
+  l->shadow[granule_in_leaf(a)].store(start, std::memory_order_relaxed);
+}
+
+// The block whose start byte is at a (a live start), or false.
+bool block_at(uintptr_t a, Block* out) {
+  std::atomic<uint8_t>* s = shadow_at(a, false);
+  if (!s) return false;
+  uint8_t b = s->load(std::memory_order_relaxed);
+  if (!(b & kStart)) return false;
+  std::size_t k = b & 0x7F;
+  if (b == kLarge) {
+    k = 0;
+    for (int i = 1; i <= 7; i++) {
+      std::atomic<uint8_t>* c = shadow_at(a + uintptr_t(i) * 8, false);
+      if (!c) return false;
+      k |= std::size_t(c->load(std::memory_order_relaxed) & 0x7F) << (7 * (i - 1));
+    }
+  }
+  *out = {a, a + k * 8};
+  return true;
+}
+
+// The nearest start at or below granule i of l, down to stop (a multiple
+// of 8, at most i); -1 if none. A byte at a time to a word boundary, then a
+// word at a time (little-endian: the highest set byte is the nearest).
+long start_below(const Leaf* l, std::size_t i, std::size_t stop) {
+  const auto* sh = reinterpret_cast<const uint8_t*>(l->shadow);
+  for (; (i & 7) != 7; i--) {
+    if (sh[i] & kStart) return long(i);
+    if (i == stop) return -1;
+  }
+  for (;; i -= 8) {
+    uint64_t w;
+    memcpy(&w, sh + i - 7, 8);
+    w &= 0x8080808080808080ull;
+    if (w) return long(i - 7) + (63 - __builtin_clzll(w)) / 8;
+    if (i - 7 == stop) return -1;
+  }
+}
+
+// Erases p's entry if it has one; returns its size in bytes (0: untracked).
+// Runs before the allocator gets p back.
+std::size_t untrack(void* p) {
+  auto a = reinterpret_cast<uintptr_t>(p);
+  Block b;
+  if (!p || (a & 7) || !block_at(a, &b)) return 0;
+  shadow_at(a, false)->store(0, std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_release);
+  return b.hi - b.lo;
+}
+
+// ---- the allocator underneath ----
+
+struct Allocator {
+  void* (*malloc)(std::size_t);
+  void (*free)(void*);
+  void* (*calloc)(std::size_t, std::size_t);
+  void* (*realloc)(void*, std::size_t);
+  void* (*memalign)(std::size_t, std::size_t);
+  int (*posix_memalign)(void**, std::size_t, std::size_t);
+  void* (*aligned_alloc)(std::size_t, std::size_t);
+  void* (*valloc)(std::size_t);
+  void* (*pvalloc)(std::size_t);
+  std::size_t (*malloc_usable_size)(void*);
+};
+constinit Allocator real{};
+constinit std::atomic<int> state{0};  // 0 unresolved, 1 resolving, 2 ready
+constinit std::atomic<long> resolver{0};
+
+// Blocks handed out while dlsym resolves the allocator (dlsym may allocate):
+// a bump region in .bss, a root like all static data; never freed.
+alignas(64) constinit char boot[64 << 10];
+constinit std::atomic<std::size_t> boot_used{0};
+
+bool in_boot(const void* p) { return p >= boot && p < boot + sizeof boot; }
+
+void* boot_alloc(std::size_t n, std::size_t align) {
+  if (align < 16) align = 16;
+  for (;;) {
+    std::size_t at = boot_used.load(std::memory_order_relaxed);
+    std::size_t user = (at + 16 + align - 1) & ~(align - 1);
+    if (user + n > sizeof boot) return nullptr;
+    if (boot_used.compare_exchange_weak(at, user + n, std::memory_order_relaxed)) {
+      memcpy(boot + user - sizeof(std::size_t), &n, sizeof n);  // its size, for realloc
+      return boot + user;
+    }
+  }
+}
+
+std::size_t boot_size(const void* p) {
+  std::size_t n;
+  memcpy(&n, static_cast<const char*>(p) - sizeof n, sizeof n);
+  return n;
+}
+
+template <class F>
+void resolve(F& fn, const char* name, const char* fallback) {
+  void* f = dlsym(RTLD_NEXT, name);
+  if (!f) f = dlsym(RTLD_DEFAULT, fallback);  // glibc's own, if nothing is next
+  fn = reinterpret_cast<F>(f);
+}
+
+void die(const char* msg) {
+  ssize_t ignored = write(2, msg, strlen(msg));
+  (void)ignored;
+  _exit(2);
+}
+
+// Maps the index's first segment unless STRAY_HEAP_TRACKING=0; no memory:
+// tracking off.
+void map_index() {
+  const char* env = getenv("STRAY_HEAP_TRACKING");
+  if (env && strcmp(env, "0") == 0) return;
+  top = static_cast<Top*>(carve(sizeof(Top)));
+  tracking = top != nullptr;
+}
+
+[[gnu::noinline]] void init_slow() {
+  long self = syscall(SYS_gettid);
+  int s = 0;
+  if (state.compare_exchange_strong(s, 1, std::memory_order_acq_rel)) {
+    resolver.store(self, std::memory_order_relaxed);
+    resolve(real.malloc, "malloc", "__libc_malloc");
+    resolve(real.free, "free", "__libc_free");
+    resolve(real.calloc, "calloc", "__libc_calloc");
+    resolve(real.realloc, "realloc", "__libc_realloc");
+    resolve(real.memalign, "memalign", "__libc_memalign");
+    resolve(real.posix_memalign, "posix_memalign", "__posix_memalign");
+    resolve(real.aligned_alloc, "aligned_alloc", "__libc_memalign");
+    resolve(real.valloc, "valloc", "__libc_valloc");
+    resolve(real.pvalloc, "pvalloc", "__libc_pvalloc");
+    resolve(real.malloc_usable_size, "malloc_usable_size", "__malloc_usable_size");
+    if (!real.malloc || !real.free || !real.calloc || !real.realloc)
+      die("stray: the heap interposer cannot find the allocator underneath it (dlsym(RTLD_NEXT, \"malloc\") failed)\n");
+    map_index();
+    state.store(2, std::memory_order_release);
+    return;
+  }
+  while (state.load(std::memory_order_acquire) != 2) {
+    if (resolver.load(std::memory_order_relaxed) == self) return;  // dlsym allocating: boot memory
+    sched_yield();
+  }
+}
+
+// True when the real allocator may be called; false while this thread is
+// resolving it (use boot memory then).
+inline bool ready() {
+  if (__builtin_expect(state.load(std::memory_order_acquire) == 2, 1)) return true;
+  init_slow();
+  return state.load(std::memory_order_acquire) == 2;
+}
+
+// The environment may be unreadable at the first malloc (the dynamic
+// loader allocates before libc's start-up sets environ): look again before
+// main. Blocks tracked until then keep their entries; frees erase them.
+[[gnu::constructor(101)]] void recheck_environment() {
+  const char* env = getenv("STRAY_HEAP_TRACKING");
+  if (env && strcmp(env, "0") == 0) tracking = false;
+}
+
+}  // namespace
+
+bool active() { return tracking; }
+
+bool find(uintptr_t p, Block* out) {
+  const Leaf* l = leaf_of(p);
+  if (!l) return false;
+  std::size_t i = granule_in_leaf(p);
+  long j = start_below(l, i, i & ~(kPageGranules - 1));
+  if (j >= 0) {
+    uintptr_t a = (p & ~((uintptr_t(1) << kLeafShift) - 1)) + uintptr_t(j) * 8;
+    return block_at(a, out) && p < out->hi;
+  }
+  uintptr_t hint = l->hints[page_in_leaf(p)].load(std::memory_order_relaxed);
+  return hint && hint < p && block_at(hint, out) && p < out->hi;
+}
+
+bool find_ending_at(uintptr_t p, Block* out) { return (p & 7) == 0 && find(p - 1, out) && out->hi == p; }
+
+bool next_start(uintptr_t p, uintptr_t limit, Block* out) {
+  p = (p + 7) & ~uintptr_t(7);
+  while (p < limit) {
+    uintptr_t chunk_end = (p | ((uintptr_t(1) << kLeafShift) - 1)) + 1;
+    uintptr_t stop = chunk_end < limit ? chunk_end : limit;
+    if (const Leaf* l = leaf_of(p)) {
+      const auto* sh = reinterpret_cast<const uint8_t*>(l->shadow);
+      std::size_t i = granule_in_leaf(p), end = i + (stop - p + 7) / 8;
+      for (; i < end && (i & 7); i++)
+        if (sh[i] & kStart) return block_at((p & ~((uintptr_t(1) << kLeafShift) - 1)) + i * 8, out);
+      for (; i < end; i += 8) {
+        uint64_t w;
+        memcpy(&w, sh + i, 8);
+        w &= 0x8080808080808080ull;
+        if (w) {
+          std::size_t j = i + std::size_t(__builtin_ctzll(w)) / 8;
+          if (j >= end) break;
+          return block_at((p & ~((uintptr_t(1) << kLeafShift) - 1)) + j * 8, out);
+        }
+      }
+    }
+    p = chunk_end;
+  }
+  return false;
+}
+
+Slot slot_of(uintptr_t block_lo) {
+  const Leaf* l = leaf_of(block_lo);
+  return {l->number, uint32_t(granule_in_leaf(block_lo))};
+}
+
+// Every carving (mid tables too) counts as a leaf slot: an upper bound.
+std::size_t leaves() { return nleaves.load(std::memory_order_relaxed); }
+
+uintptr_t lowest() { return lo_bound.load(std::memory_order_relaxed); }
+uintptr_t highest() { return hi_bound.load(std::memory_order_relaxed); }
+
+std::size_t index_resident_bytes() {
+  std::size_t resident = 0;
+  unsigned char vec[4096];
+  for (int i = 0; i < nsegments; i++)
+    for (std::size_t off = 0; off < segments[i].size; off += sizeof vec * 4096) {
+      std::size_t len = std::min(segments[i].size - off, sizeof vec * 4096);
+      if (mincore(segments[i].base + off, len, vec) != 0) break;
+      for (std::size_t p = 0; p < len / 4096; p++) resident += (vec[p] & 1) * 4096;
+    }
+  return resident;
+}
+
+}  // namespace stray::rt::heap
+
+// ---- the interposed functions: default visibility, C linkage ----
+//
+// Compiled out of sanitizer builds: ASan and TSan interpose malloc
+// themselves (their shadow describes every block), and the heap stays a
+// root there.
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && !STRAY_NO_HEAP_INTERPOSER
+namespace h = stray::rt::heap;
+
+#define STRAY_ALLOC_API extern "C" __attribute__((visibility("default")))
+
+STRAY_ALLOC_API void* malloc(std::size_t n) {
+  if (!h::ready()) return h::boot_alloc(n, 16);
+  void* p = h::real.malloc(n);
+  h::track(p, n);
+  return p;
+}
+
+STRAY_ALLOC_API void free(void* p) {
+  if (!p || h::in_boot(p)) return;
+  h::untrack(p);
+  if (h::ready()) h::real.free(p);
+}
+
+STRAY_ALLOC_API void* calloc(std::size_t m, std::size_t n) {
+  if (!h::ready()) {
+    std::size_t bytes;
+    if (__builtin_mul_overflow(m, n, &bytes)) return nullptr;
+    return h::boot_alloc(bytes, 16);  // .bss: already zero
+  }
+  void* p = h::real.calloc(m, n);
+  h::track(p, m * n);
+  return p;
+}
+
+STRAY_ALLOC_API void* realloc(void* p, std::size_t n) {
+  if (!h::ready() || h::in_boot(p)) {
+    void* q = h::ready() ? malloc(n) : h::boot_alloc(n, 16);
+    if (q && p) memcpy(q, p, std::min(n, h::boot_size(p)));
+    return q;
+  }
+  if (!p) return malloc(n);
+  std::size_t old = h::untrack(p);
+  void* q = h::real.realloc(p, n);
+  if (q) h::track(q, n);
+  else if (n && old) h::track(p, old);  // failed: p is still the caller's
+  return q;
+}
+
+STRAY_ALLOC_API void* reallocarray(void* p, std::size_t m, std::size_t n) {
+  std::size_t bytes;
+  if (__builtin_mul_overflow(m, n, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return realloc(p, bytes);
+}
+
+STRAY_ALLOC_API void* memalign(std::size_t align, std::size_t n) {
+  if (!h::ready()) return h::boot_alloc(n, align);
+  void* p = h::real.memalign(align, n);
+  h::track(p, n);
+  return p;
+}
+
+STRAY_ALLOC_API void* aligned_alloc(std::size_t align, std::size_t n) {
+  if (!h::ready()) return h::boot_alloc(n, align);
+  void* p = h::real.aligned_alloc(align, n);
+  h::track(p, n);
+  return p;
+}
+
+STRAY_ALLOC_API int posix_memalign(void** out, std::size_t align, std::size_t n) {
+  if (!h::ready()) {
+    *out = h::boot_alloc(n, align);
+    return *out ? 0 : ENOMEM;
+  }
+  int err = h::real.posix_memalign(out, align, n);
+  if (err == 0) h::track(*out, n);
+  return err;
+}
+
+STRAY_ALLOC_API void* valloc(std::size_t n) {
+  if (!h::ready()) return h::boot_alloc(n, 4096);
+  void* p = h::real.valloc(n);
+  h::track(p, n);
+  return p;
+}
+
+STRAY_ALLOC_API void* pvalloc(std::size_t n) {
+  if (!h::ready()) return h::boot_alloc(n, 4096);
+  void* p = h::real.pvalloc(n);
+  h::track(p, n);
+  return p;
+}
+
+STRAY_ALLOC_API std::size_t malloc_usable_size(void* p) {
+  if (!p) return 0;
+  if (h::in_boot(p)) return h::boot_size(p);
+  return h::ready() ? h::real.malloc_usable_size(p) : 0;
+}
+#endif
