@@ -4,8 +4,9 @@
 //
 //   1. stop      (stw.cc)    stop every thread, capture its registers
 //   2. classify  (roots.cc)  sort /proc/self/maps into runtime memory and roots
-//   3. mark      (mark.cc)   conservative scan from the roots; channels
-//                            are followed precisely
+//   3. mark      (mark.cc)   conservative scan from the roots, around the
+//                            tracked heap blocks in them (runtime/heap.h);
+//                            channels and reached heap blocks are followed
 //   4. fixpoint  (mark.cc)   a blocked goroutine whose wait address is
 //                            reached is eventually runnable: its stack joins
 //                            the roots; repeat until nothing changes

@@ -48,9 +48,10 @@
 // Memory per live allocation: one byte per 8 bytes of a block (8 bytes for
 // a 64-byte object) plus 1/512 for hints.
 //
-// Freed blocks are not cleared: glibc leaves most of a freed block's bytes
-// as they were, and those stale copies are roots (untracked memory). That
-// costs precision, never soundness; docs/heap.md has the measurement.
+// Freed blocks: glibc leaves most of a freed block's bytes as they were,
+// and freed memory is untracked, a root; free() zeroes a tracked block's
+// first 4 KiB before handing it back (clear_freed), so stale copies there
+// cannot keep a leak alive. Precision only, never soundness.
 //
 // Lock order: carve_lock is a leaf (held only to cut a table from a
 // segment, once per 4 MiB of new heap). The allocation path takes no other
@@ -60,6 +61,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -167,20 +169,24 @@ void widen_bounds(uintptr_t chunk) {
   }
 }
 
-Leaf* leaf_of(uintptr_t a) {
+[[gnu::always_inline]] inline Leaf* leaf_of(uintptr_t a) {
   if (!top || (a >> kAddrBits)) return nullptr;
   Mid* m = top->mids[a >> kMidShift].load(std::memory_order_acquire);
   return m ? m->leaves[(a >> kLeafShift) & (kMidEntries - 1)].load(std::memory_order_acquire) : nullptr;
 }
 
-Leaf* make_leaf(uintptr_t a) {
-  if (Leaf* l = leaf_of(a)) return l;
+[[gnu::noinline]] Leaf* make_leaf_slow(uintptr_t a) {
   if (!top || (a >> kAddrBits)) return nullptr;
   Mid* m = install(top->mids[a >> kMidShift], sizeof(Mid));
   if (!m) return nullptr;
   Leaf* l = install(m->leaves[(a >> kLeafShift) & (kMidEntries - 1)], sizeof(Leaf));
   if (l) widen_bounds(a & ~((uintptr_t(1) << kLeafShift) - 1));
   return l;
+}
+
+inline Leaf* make_leaf(uintptr_t a) {
+  Leaf* l = leaf_of(a);
+  return __builtin_expect(l != nullptr, 1) ? l : make_leaf_slow(a);
 }
 
 std::size_t granule_in_leaf(uintptr_t a) { return (a >> 3) & (kLeafGranules - 1); }
@@ -193,13 +199,7 @@ std::atomic<uint8_t>* shadow_at(uintptr_t a, bool create) {
 
 // Records [p, p + n) (n rounded up to a granule). Runs after the
 // allocator returned p.
-void track(void* p, std::size_t n) {
-  auto a = reinterpret_cast<uintptr_t>(p);
-  if (!tracking || !p || (a & 7)) return;
-  std::size_t k = n ? (n + 7) >> 3 : 1;
-  if (k > (uintptr_t(1) << kAddrBits) >> 3) return;
-  Leaf* l = make_leaf(a);
-  if (!l) return;
+[[gnu::noinline]] void track_slow(Leaf* l, uintptr_t a, std::size_t k) {
   uintptr_t end = a + k * 8;
   // Hints for every page whose first byte the block covers.
   for (uintptr_t page = (a | 4095) + 1; page < end; page += 4096) {
@@ -220,6 +220,48 @@ void track(void* p, std::size_t n) {
   // only after stopping this thread (the signal orders everything before).
   std::atomic_signal_fence(std::memory_order_release);
   l->shadow[granule_in_leaf(a)].store(start, std::memory_order_relaxed);
+}
+
+// Records [p, p + n) (n rounded up to a granule). Runs after the
+// allocator returned p. The common case — a small block within one page —
+// is one store.
+[[gnu::always_inline]] inline void track(void* p, std::size_t n) {
+  auto a = reinterpret_cast<uintptr_t>(p);
+  if (!tracking || !p || (a & 7)) return;
+  std::size_t k = n ? (n + 7) >> 3 : 1;
+  if (__builtin_expect(k > (uintptr_t(1) << kAddrBits) >> 3, 0)) return;
+  Leaf* l = make_leaf(a);
+  if (!l) return;
+  if (__builtin_expect(k <= kSmallMax && ((a ^ (a + k * 8 - 1)) >> kPageShift) == 0, 1)) {
+    l->shadow[granule_in_leaf(a)].store(uint8_t(kStart | k), std::memory_order_relaxed);
+    return;
+  }
+  track_slow(l, a, k);
+}
+
+// Zeroes a block being freed, up to kClearMax bytes: the allocator leaves
+// most of a freed block as it was, untracked memory is a root, and a stale
+// copy of a pointer there would keep a leak alive. Larger blocks are left
+// alone (glibc returns them to the kernel; clearing them all would cost in
+// proportion to their size, not to what the program used). docs/heap.md
+// has the measurement.
+constexpr std::size_t kClearMax = 4096;
+[[gnu::always_inline]] inline void clear_freed(void* p, std::size_t n) {
+  if (n <= 64) {  // n is a multiple of 8: a few stores, no call
+    auto* w = static_cast<uint64_t*>(p);
+    switch (n / 8) {
+      case 8: w[7] = 0; [[fallthrough]];
+      case 7: w[6] = 0; [[fallthrough]];
+      case 6: w[5] = 0; [[fallthrough]];
+      case 5: w[4] = 0; [[fallthrough]];
+      case 4: w[3] = 0; [[fallthrough]];
+      case 3: w[2] = 0; [[fallthrough]];
+      case 2: w[1] = 0; [[fallthrough]];
+      case 1: w[0] = 0;
+    }
+    return;
+  }
+  memset(p, 0, n < kClearMax ? n : kClearMax);
 }
 
 // The block whose start byte is at a (a live start), or false.
@@ -261,15 +303,20 @@ long start_below(const Leaf* l, std::size_t i, std::size_t stop) {
 
 // Erases p's entry if it has one; returns its size in bytes (0: untracked).
 // Runs before the allocator gets p back.
-std::size_t untrack(void* p) {
+[[gnu::always_inline]] inline std::size_t untrack(void* p) {
   auto a = reinterpret_cast<uintptr_t>(p);
-  Block b;
-  if (!p || (a & 7) || !block_at(a, &b)) return 0;
-  shadow_at(a, false)->store(0, std::memory_order_relaxed);
+  if (a & 7) return 0;
+  Leaf* l = leaf_of(a);
+  if (!l) return 0;
+  std::atomic<uint8_t>& s = l->shadow[granule_in_leaf(a)];
+  uint8_t b = s.load(std::memory_order_relaxed);
+  if (!(b & kStart)) return 0;
+  Block blk{a, a + std::size_t(b & 0x7F) * 8};
+  if (b == kLarge && !block_at(a, &blk)) return 0;
+  s.store(0, std::memory_order_relaxed);
   std::atomic_signal_fence(std::memory_order_release);
-  return b.hi - b.lo;
+  return blk.hi - blk.lo;
 }
-
 // ---- the allocator underneath ----
 
 struct Allocator {
@@ -371,12 +418,15 @@ inline bool ready() {
   return state.load(std::memory_order_acquire) == 2;
 }
 
-// The environment may be unreadable at the first malloc (the dynamic
-// loader allocates before libc's start-up sets environ): look again before
-// main. Blocks tracked until then keep their entries; frees erase them.
-[[gnu::constructor(101)]] void recheck_environment() {
+// Before main: the environment may have been unreadable at the first
+// malloc (the dynamic loader allocates before libc's start-up sets
+// environ), so look again — blocks tracked until then keep their entries
+// and frees still erase them; and a child forked while another thread
+// held carve_lock must not find it held forever.
+[[gnu::constructor(101)]] void before_main() {
   const char* env = getenv("STRAY_HEAP_TRACKING");
   if (env && strcmp(env, "0") == 0) tracking = false;
+  pthread_atfork(nullptr, nullptr, [] { carve_lock.store(false, std::memory_order_relaxed); });
 }
 
 }  // namespace
@@ -468,7 +518,7 @@ STRAY_ALLOC_API void* malloc(std::size_t n) {
 
 STRAY_ALLOC_API void free(void* p) {
   if (!p || h::in_boot(p)) return;
-  h::untrack(p);
+  h::clear_freed(p, h::untrack(p));
   if (h::ready()) h::real.free(p);
 }
 
