@@ -8,7 +8,7 @@ set -euo pipefail
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
 pkgs=(cmake ninja-build g++ pkg-config libboost-context-dev libdw-dev libunwind-dev zlib1g-dev libcpp-httplib-dev
-      libgtest-dev libbenchmark-dev)
+      libgtest-dev libbenchmark-dev libjemalloc-dev)
 if [ "${1:-}" = "--arm64" ]; then
   shift
   dpkg --print-foreign-architectures | grep -qx arm64 || $sudo dpkg --add-architecture arm64

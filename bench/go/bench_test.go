@@ -4,12 +4,15 @@ package straybench
 
 import (
 	"context"
+	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -291,6 +294,98 @@ func BenchmarkContextCancelTree(b *testing.B) {
 			}
 			cancel()
 			_ = keep[len(keep)-1].Err()
+		}
+	})
+}
+
+// The twin of bench/heap_pass_bench.cc: one goroutineleak profile (debug=1)
+// with 10,000 leaked goroutines, each blocked forever receiving on a
+// channel only it holds, and 1 GiB of live heap: 16Mi 64-byte objects kept
+// in a global slice. The objects hold pointers (all nil), so the GC scans
+// each one as stray's conservative pass does; the Noscan variant keeps
+// [64]byte objects, which Go's GC marks without reading. Setup happens once
+// per process (testing calls a benchmark with b.N=1 first); run each alone:
+// go test -run '^$' -bench '^BenchmarkPassLeaked10kHeap1GiB$' -benchtime=3x
+type obj64 [8]*uint64
+type noscan64 [64]byte
+
+var (
+	heapObjs       []*obj64
+	heapNoscanObjs []*noscan64
+	leakedOnce     sync.Once
+)
+
+//go:noinline
+func leakOne(parked *sync.WaitGroup) {
+	ch := make(chan int)
+	go func() {
+		parked.Done()
+		<-ch
+	}()
+}
+
+func leakGoroutines() {
+	leakedOnce.Do(func() {
+		const n = 10000
+		var parked sync.WaitGroup
+		parked.Add(n)
+		for i := 0; i < n; i++ {
+			leakOne(&parked)
+		}
+		parked.Wait()
+		time.Sleep(50 * time.Millisecond) // let the last ones park in recv
+	})
+}
+
+func passLeakedHeap(b *testing.B, setup func()) {
+	setup()
+	leakGoroutines()
+	p := pprof.Lookup("goroutineleak")
+	if p == nil {
+		b.Fatal("no goroutineleak profile in this Go")
+	}
+	p.WriteTo(io.Discard, 1) // warm-up, as stray's
+	cpu0 := processCPU()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.WriteTo(io.Discard, 1)
+	}
+	b.StopTimer()
+	// Process CPU time per profile (all GC workers), as stray's cpu_time:
+	// on a loaded machine wall time says little.
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+	if p.Count() != 10000 {
+		b.Fatalf("goroutineleak counts %d, want 10000", p.Count())
+	}
+	b.ReportMetric(float64(p.Count()), "leaked")
+}
+
+func processCPU() int64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+func BenchmarkPassLeaked10kHeap1GiB(b *testing.B) {
+	passLeakedHeap(b, func() {
+		if heapObjs == nil {
+			heapObjs = make([]*obj64, 16<<20)
+			for i := range heapObjs {
+				heapObjs[i] = new(obj64)
+			}
+		}
+	})
+}
+
+func BenchmarkPassLeaked10kHeap1GiBNoscan(b *testing.B) {
+	passLeakedHeap(b, func() {
+		if heapNoscanObjs == nil {
+			heapNoscanObjs = make([]*noscan64, 16<<20)
+			for i := range heapNoscanObjs {
+				o := new(noscan64)
+				o[0] = byte(i)
+				heapNoscanObjs[i] = o
+			}
 		}
 	})
 }

@@ -37,6 +37,9 @@
 #include "stray/detail/runtime.h"
 #include "stray/panic.h"
 
+// The public API: exported from libstray.so, whose other symbols are hidden.
+#pragma GCC visibility push(default)
+
 namespace stray {
 
 // Go's struct{}: the element type of signal-only channels.
@@ -161,3 +164,5 @@ Chan<T> make_chan(std::size_t cap = 0) {
 }
 
 }  // namespace stray
+
+#pragma GCC visibility pop

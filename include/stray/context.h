@@ -48,6 +48,9 @@
 #include "stray/chan.h"
 #include "stray/time.h"
 
+// The public API: exported from libstray.so, whose other symbols are hidden.
+#pragma GCC visibility push(default)
+
 namespace stray {
 
 enum class ContextErr { canceled = 1, deadline_exceeded = 2 };
@@ -120,3 +123,5 @@ Context with_value(const Context& parent, const ContextKey<T>& key, V&& v) {
 
 template <>
 struct std::is_error_code_enum<stray::ContextErr> : std::true_type {};
+
+#pragma GCC visibility pop

@@ -29,6 +29,9 @@
 
 #include "stray/detail/runtime.h"
 
+// The public API: exported from libstray.so, whose other symbols are hidden.
+#pragma GCC visibility push(default)
+
 namespace stray {
 
 // Per-spawn options (no Go counterpart: Go stacks grow).
@@ -107,3 +110,5 @@ int procs();
 int num_goroutine();
 
 }  // namespace stray
+
+#pragma GCC visibility pop

@@ -14,6 +14,9 @@
 #include <stdexcept>
 #include <string>
 
+// The public API: exported from libstray.so, whose other symbols are hidden.
+#pragma GCC visibility push(default)
+
 namespace stray {
 
 class panic : public std::logic_error {
@@ -22,3 +25,5 @@ class panic : public std::logic_error {
 };
 
 }  // namespace stray
+
+#pragma GCC visibility pop

@@ -42,6 +42,9 @@
 #include <string_view>
 #include <vector>
 
+// The public API: exported from libstray.so, whose other symbols are hidden.
+#pragma GCC visibility push(default)
+
 namespace stray::pprof {
 
 // A pass could not stop the world (or ran out of memory); what() says why.
@@ -185,3 +188,5 @@ class DebugServer {
 DebugServer serve(std::string_view addr = "127.0.0.1:6060", const ServeLimits& limits = {});
 
 }  // namespace stray::pprof
+
+#pragma GCC visibility pop

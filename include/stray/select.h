@@ -29,6 +29,9 @@
 
 #include "stray/chan.h"
 
+// The public API: exported from libstray.so, whose other symbols are hidden.
+#pragma GCC visibility push(default)
+
 namespace stray {
 
 namespace detail {
@@ -146,3 +149,5 @@ int select(C&&... cases) {
 }
 
 }  // namespace stray
+
+#pragma GCC visibility pop

@@ -26,6 +26,9 @@
 #include "stray/go.h"
 #include "stray/panic.h"
 
+// The public API: exported from libstray.so, whose other symbols are hidden.
+#pragma GCC visibility push(default)
+
 namespace stray {
 
 // Go: sync.Mutex. BasicLockable + try_lock, so std::lock_guard and
@@ -201,3 +204,5 @@ class Once {
 };
 
 }  // namespace stray
+
+#pragma GCC visibility pop

@@ -33,6 +33,9 @@
 #include "stray/chan.h"
 #include "stray/panic.h"
 
+// The public API: exported from libstray.so, whose other symbols are hidden.
+#pragma GCC visibility push(default)
+
 namespace stray {
 
 using Clock = std::chrono::steady_clock;
@@ -157,3 +160,5 @@ class Ticker {
 };
 
 }  // namespace stray
+
+#pragma GCC visibility pop

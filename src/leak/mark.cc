@@ -73,6 +73,10 @@ struct WatchSlot {
 // A range is scanned at most this much at a time (the rest goes back on
 // the work list), so what it reaches is scanned before the rest of it.
 constexpr uintptr_t kScanPiece = 16 << 10;
+// Root memory is scanned on until this much work is pending (the gaps
+// between heap blocks are short: draining after each would cost more than
+// the gap).
+constexpr std::size_t kDrainAt = 4096;
 
 class Marker {
  public:
@@ -153,7 +157,7 @@ class Marker {
         if (block) hi = b.lo;
         for (uintptr_t piece = lo; piece < hi; piece += std::min(hi - piece, kScanPiece)) {
           scan(piece, std::min(hi, piece + kScanPiece));
-          drain();
+          if (work_.n >= kDrainAt) drain();
         }
         lo = block ? b.hi : r.hi;
       }
@@ -290,24 +294,21 @@ class Marker {
       } else if (heap_.contains(v)) {
         // Inside a block, or one past the end of one (or both: a block
         // that starts where another ends).
-        heap::Block b;
-        bool inside = heap::find(v, &b);
-        if (inside) reach_heap(b, w, lo, hi);
-        if ((!inside || b.lo == v) && heap::find_ending_at(v, &b)) reach_heap(b, w, lo, hi);
+        heap::Block b[2];
+        for (int i = 0, n = heap::find_around(v, b); i < n; i++) reach_heap(b[i], w, lo, hi);
       }
     }
   }
 
   void reach_heap(const heap::Block& b, const uintptr_t* from, uintptr_t lo, uintptr_t hi) {
-    if (verbose() && !bit(marks_, b.lo, false))
+    if (verbose() && !bit(marks_, b, false))
       vlog("leak pass: heap block %#lx-%#lx reached from %p (scanning %#lx-%#lx)", (unsigned long)b.lo,
            (unsigned long)b.hi, static_cast<const void*>(from), (unsigned long)lo, (unsigned long)hi);
     reach_block(b);
   }
 
   // The bitmap bit of a block, from per-leaf bitmaps made on first use.
-  bool bit(uint64_t** maps, uintptr_t lo, bool set) {
-    heap::Slot sl = heap::slot_of(lo);
+  bool bit(uint64_t** maps, const heap::Block& sl, bool set) {
     if (sl.leaf >= nleaves_) return true;  // a leaf made while stopping: treat as marked
     uint64_t*& m = maps[sl.leaf];
     if (!m) {
@@ -324,9 +325,9 @@ class Marker {
   }
 
   void reach_block(const heap::Block& b) {
-    if (bit(marks_, b.lo, true)) return;
+    if (bit(marks_, b, true)) return;
     push({b.lo, b.hi});
-    if (nwatched_ && bit(watched_, b.lo, false))
+    if (nwatched_ && bit(watched_, b, false))
       for (int32_t w = watch_slot(b.lo, false)->waiters; w >= 0; w = waiters_.data[w].next) make_runnable(waiters_.data[w].gi);
   }
 
@@ -335,7 +336,7 @@ class Marker {
     WatchSlot* ws = watch_slot(b.lo, true);
     if (!ws || !waiters_.push(s_, Waiter{gi, ws->waiters})) return fail();
     ws->waiters = int32_t(waiters_.n - 1);
-    bit(watched_, b.lo, true);
+    bit(watched_, b, true);
   }
 
   WatchSlot* watch_slot(uintptr_t block, bool insert) {

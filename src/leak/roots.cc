@@ -54,10 +54,13 @@ namespace {
 
 using arch::kRedZone;
 
+int glibc_arena_headers(const char* maps, const Range* skip, int nskip, Scratch& s, Range* out, int max);
+
 // Memory the detector never reads as roots.
-int excluded_ranges(Range* out, int max) {
-  int n = runtime_mappings(out, max - 2);
-  n += arch::sanitizer_shadow(out + n, max - n);
+int excluded_ranges(const char* maps, Scratch& s, Range* out, int max) {
+  int n = runtime_mappings(out, max - 2 - 64);
+  n += arch::sanitizer_shadow(out + n, max - n - 64);
+  n += glibc_arena_headers(maps, out, n, s, out + n, max - n);
   // Sort by start for the subtraction in add_range.
   for (int i = 1; i < n; i++)
     for (int j = i; j > 0 && out[j].lo < out[j - 1].lo; j--) std::swap(out[j], out[j - 1]);
@@ -130,6 +133,86 @@ bool next_mapping(const char*& p, Mapping* m) {
   m->pathlen = std::size_t(p - m->path);
   if (*p) p++;
   return true;
+}
+
+// glibc's arena headers. struct malloc_state's fastbinsY, top,
+// last_remainder and bins hold the addresses of free chunks, and the
+// address of a chunk is the last 8 bytes of the live block before it, or
+// its end: scanned as roots they would reach that block, whatever it
+// holds. They are allocator metadata, never user data, so they are not
+// roots. Found by shape, for main_arena in libc's data and for a thread
+// arena at the start of its 64 MiB heap: bins[] is 127 (fd, bk) pairs,
+// each an empty bin (both point at the bin itself, 16 bytes before the
+// pair) or the head of a doubly linked list whose ends point back at the
+// bin. Only a region that passes all 127 checks is excluded; anything else
+// stays a root. The layout (10 fastbin heads, top, last_remainder, then
+// bins) is glibc's on 64-bit since 2.26. Memory is read through
+// /proc/self/mem: a probed page may be a guard page, which would fault.
+constexpr int kBinPairs = 127;
+constexpr uintptr_t kFastbinHeads = 10;
+
+struct MemReader {
+  int fd;
+  bool word(uintptr_t a, uintptr_t* v) const { return pread(fd, v, 8, off_t(a)) == 8; }
+};
+
+// Whether the 127 pairs at a (copied into page[off..]) are glibc's bins.
+bool bins_at(const MemReader& mem, uintptr_t a, const uintptr_t* copy) {
+  // Cheap rejection first, on the copy: the last bins (the largest sizes)
+  // are empty.
+  for (int k = kBinPairs - 1; k >= kBinPairs - 2; k--) {
+    uintptr_t pair = a + 16 * uintptr_t(k);
+    if (copy[2 * k] != pair - 16 || copy[2 * k + 1] != pair - 16) return false;
+  }
+  for (int k = 0; k < kBinPairs; k++) {
+    uintptr_t pair = a + 16 * uintptr_t(k), bin = pair - 16, fd = copy[2 * k], bk = copy[2 * k + 1], back;
+    if (fd == bin && bk == bin) continue;
+    if (!mem.word(fd + 24, &back) || back != bin || !mem.word(bk + 16, &back) || back != bin) return false;
+  }
+  uintptr_t top;
+  return copy[-2] != 0 && mem.word(copy[-2], &top);  // top: a readable chunk
+}
+
+// Probes libc's data, and the first page at every 64 MiB boundary inside
+// anonymous mappings (a thread arena's heap starts at one; the kernel may
+// merge it with a neighbouring mapping) that is not runtime memory (skip).
+int glibc_arena_headers(const char* maps, const Range* skip, int nskip, Scratch& s, Range* out, int max) {
+  constexpr uintptr_t kHeapAlign = uintptr_t(64) << 20;  // glibc's HEAP_MAX_SIZE
+  constexpr uintptr_t kBinsBytes = 16 * kBinPairs, kBefore = (kFastbinHeads + 2) * 8;
+  constexpr int kMaxProbes = 4096;  // 256 GiB of anonymous mappings
+  constexpr std::size_t kBuf = 2 * 4096;  // two pages: a header may cross a page boundary
+  auto* buf = s.alloc<uintptr_t>(kBuf / 8);
+  MemReader mem{buf ? open("/proc/self/mem", O_RDONLY | O_CLOEXEC) : -1};
+  if (mem.fd < 0) return 0;
+  auto probe = [&](uintptr_t lo, uintptr_t hi, int& n) {
+    for (int i = 0; i < nskip; i++)
+      if (skip[i].lo < hi && skip[i].hi > lo) return;
+    for (uintptr_t page = lo & ~uintptr_t(4095); page < hi; page += 4096) {
+      std::size_t len = std::min<uintptr_t>(kBuf, hi - page);
+      ssize_t got = pread(mem.fd, buf, len, off_t(page));
+      if (got < ssize_t(kBefore + kBinsBytes)) continue;
+      for (uintptr_t a = std::max(page, lo) + kBefore; a + kBinsBytes <= page + uintptr_t(got) && a < page + 4096; a += 8)
+        if (bins_at(mem, a, buf + (a - page) / 8)) {
+          out[n++] = {a - kBefore, a + kBinsBytes};
+          if (verbose())
+            vlog("leak pass: glibc arena header %#lx-%#lx: not a root", (unsigned long)(a - kBefore),
+                 (unsigned long)(a + kBinsBytes));
+          return;  // one arena here
+        }
+    }
+  };
+  int n = 0, probes = 0;
+  Mapping m{};
+  for (const char* p = maps; n < max && next_mapping(p, &m);) {
+    if (m.perms[0] != 'r' || m.perms[1] != 'w') continue;
+    if (m.pathlen > 10 && memmem(m.path, m.pathlen, "/libc.so", 8)) probe(m.lo, m.hi, n);
+    if (m.pathlen != 0) continue;
+    for (uintptr_t a = (m.lo + kHeapAlign - 1) & ~(kHeapAlign - 1); a < m.hi && n < max && probes < kMaxProbes;
+         a += kHeapAlign, probes++)
+      probe(a, std::min(m.hi, a + 4096), n);
+  }
+  close(mem.fd);
+  return n;
 }
 
 // The mapping of /proc/self/maps that contains p.
@@ -305,8 +388,10 @@ uintptr_t cut_point(const Mapping& m, bool is_initial_stack, const ScratchVec<Th
 // Phase 2b: mappings. Every readable, writable mapping but runtime memory,
 // sanitizer shadow and devices is a root; thread stacks from their cut.
 bool classify_mappings(const ScratchVec<ThreadStack>& claims, const char* maps, Scratch& s, Roots* roots) {
-  Range ex[136];
-  int nex = excluded_ranges(ex, 136);
+  constexpr int kMaxExcluded = 200;
+  Range* ex = s.alloc<Range>(kMaxExcluded);
+  if (!ex) return false;
+  int nex = excluded_ranges(maps, s, ex, kMaxExcluded);
   Pagemap pm{open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), s.alloc<uint64_t>(kPagemapBatch)};
   bool ok = true;
   Mapping prev{}, m{};

@@ -3,8 +3,9 @@
 //
 // Owns: the definitions of malloc, free, calloc, realloc, reallocarray,
 // memalign, posix_memalign, aligned_alloc, valloc, pvalloc and
-// malloc_usable_size that the program links instead of its allocator's
-// (operator new and delete reach them through libstdc++); the pointers to
+// malloc_usable_size that the program links instead of its allocator's,
+// and of the replaceable operator new and delete on top of them (an
+// allocator library may define its own, bypassing malloc); the pointers to
 // that allocator's own functions (dlsym(RTLD_NEXT): glibc, or jemalloc,
 // tcmalloc, mimalloc when the program links one); the index.
 //
@@ -69,6 +70,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <type_traits>
 
 #include "runtime/mem.h"
@@ -247,28 +249,29 @@ std::atomic<uint8_t>* shadow_at(uintptr_t a, bool create) {
 // has the measurement.
 constexpr std::size_t kClearMax = 4096;
 [[gnu::always_inline]] inline void clear_freed(void* p, std::size_t n) {
-  if (n <= 64) {  // n is a multiple of 8: a few stores, no call
-    auto* w = static_cast<uint64_t*>(p);
-    switch (n / 8) {
-      case 8: w[7] = 0; [[fallthrough]];
-      case 7: w[6] = 0; [[fallthrough]];
-      case 6: w[5] = 0; [[fallthrough]];
-      case 5: w[4] = 0; [[fallthrough]];
-      case 4: w[3] = 0; [[fallthrough]];
-      case 3: w[2] = 0; [[fallthrough]];
-      case 2: w[1] = 0; [[fallthrough]];
-      case 1: w[0] = 0;
-    }
-    return;
+  // n is a multiple of 8. Up to 64 bytes: overlapping stores, no call.
+  static constexpr char zero[32] = {};
+  auto* c = static_cast<char*>(p);
+  if (n <= 16) {
+    if (n) memcpy(c, zero, 8);
+    if (n == 16) memcpy(c + 8, zero, 8);
+  } else if (n <= 32) {
+    memcpy(c, zero, 16);
+    memcpy(c + n - 16, zero, 16);
+  } else if (n <= 64) {
+    memcpy(c, zero, 32);
+    memcpy(c + n - 32, zero, 32);
+  } else {
+    // Out of line: libc's vectorised memset, not an inlined `rep stos`.
+    static void* (*const volatile clear)(void*, int, std::size_t) = memset;
+    clear(p, 0, n < kClearMax ? n : kClearMax);
   }
-  memset(p, 0, n < kClearMax ? n : kClearMax);
 }
-
 // The block whose start byte is at a (a live start), or false.
 bool block_at(uintptr_t a, Block* out) {
-  std::atomic<uint8_t>* s = shadow_at(a, false);
-  if (!s) return false;
-  uint8_t b = s->load(std::memory_order_relaxed);
+  const Leaf* l = leaf_of(a);
+  if (!l) return false;
+  uint8_t b = l->shadow[granule_in_leaf(a)].load(std::memory_order_relaxed);
   if (!(b & kStart)) return false;
   std::size_t k = b & 0x7F;
   if (b == kLarge) {
@@ -279,7 +282,17 @@ bool block_at(uintptr_t a, Block* out) {
       k |= std::size_t(c->load(std::memory_order_relaxed) & 0x7F) << (7 * (i - 1));
     }
   }
-  *out = {a, a + k * 8};
+  *out = {a, a + k * 8, l->number, uint32_t(granule_in_leaf(a))};
+  return true;
+}
+
+// The block starting at granule j of leaf l (a live start byte), whose
+// chunk begins at `chunk`: small blocks without another directory walk.
+inline bool block_in(const Leaf* l, uintptr_t chunk, std::size_t j, Block* out) {
+  uint8_t b = l->shadow[j].load(std::memory_order_relaxed);
+  if (b == kLarge) return block_at(chunk + j * 8, out);
+  uintptr_t lo = chunk + j * 8;
+  *out = {lo, lo + std::size_t(b & 0x7F) * 8, l->number, uint32_t(j)};
   return true;
 }
 
@@ -303,6 +316,11 @@ long start_below(const Leaf* l, std::size_t i, std::size_t stop) {
 
 // Erases p's entry if it has one; returns its size in bytes (0: untracked).
 // Runs before the allocator gets p back.
+[[gnu::noinline]] std::size_t large_size(uintptr_t a) {
+  Block b;
+  return block_at(a, &b) ? b.hi - b.lo : 0;
+}
+
 [[gnu::always_inline]] inline std::size_t untrack(void* p) {
   auto a = reinterpret_cast<uintptr_t>(p);
   if (a & 7) return 0;
@@ -311,13 +329,11 @@ long start_below(const Leaf* l, std::size_t i, std::size_t stop) {
   std::atomic<uint8_t>& s = l->shadow[granule_in_leaf(a)];
   uint8_t b = s.load(std::memory_order_relaxed);
   if (!(b & kStart)) return 0;
-  Block blk{a, a + std::size_t(b & 0x7F) * 8};
-  if (b == kLarge && !block_at(a, &blk)) return 0;
+  std::size_t n = b == kLarge ? large_size(a) : std::size_t(b & 0x7F) * 8;
   s.store(0, std::memory_order_relaxed);
   std::atomic_signal_fence(std::memory_order_release);
-  return blk.hi - blk.lo;
-}
-// ---- the allocator underneath ----
+  return n;
+}// ---- the allocator underneath ----
 
 struct Allocator {
   void* (*malloc)(std::size_t);
@@ -340,9 +356,9 @@ constinit std::atomic<long> resolver{0};
 alignas(64) constinit char boot[64 << 10];
 constinit std::atomic<std::size_t> boot_used{0};
 
-bool in_boot(const void* p) { return p >= boot && p < boot + sizeof boot; }
+[[maybe_unused]] bool in_boot(const void* p) { return p >= boot && p < boot + sizeof boot; }
 
-void* boot_alloc(std::size_t n, std::size_t align) {
+[[maybe_unused]] void* boot_alloc(std::size_t n, std::size_t align) {
   if (align < 16) align = 16;
   for (;;) {
     std::size_t at = boot_used.load(std::memory_order_relaxed);
@@ -355,7 +371,7 @@ void* boot_alloc(std::size_t n, std::size_t align) {
   }
 }
 
-std::size_t boot_size(const void* p) {
+[[maybe_unused]] std::size_t boot_size(const void* p) {
   std::size_t n;
   memcpy(&n, static_cast<const char*>(p) - sizeof n, sizeof n);
   return n;
@@ -433,20 +449,35 @@ inline bool ready() {
 
 bool active() { return tracking; }
 
-bool find(uintptr_t p, Block* out) {
-  const Leaf* l = leaf_of(p);
-  if (!l) return false;
+namespace {
+
+constexpr uintptr_t kChunkMask = (uintptr_t(1) << kLeafShift) - 1;
+
+// find() within leaf l (p's); i: p's granule.
+inline bool find_in(const Leaf* l, uintptr_t p, Block* out) {
   std::size_t i = granule_in_leaf(p);
   long j = start_below(l, i, i & ~(kPageGranules - 1));
-  if (j >= 0) {
-    uintptr_t a = (p & ~((uintptr_t(1) << kLeafShift) - 1)) + uintptr_t(j) * 8;
-    return block_at(a, out) && p < out->hi;
-  }
+  if (j >= 0) return block_in(l, p & ~kChunkMask, std::size_t(j), out) && p < out->hi;
   uintptr_t hint = l->hints[page_in_leaf(p)].load(std::memory_order_relaxed);
   return hint && hint < p && block_at(hint, out) && p < out->hi;
 }
 
-bool find_ending_at(uintptr_t p, Block* out) { return (p & 7) == 0 && find(p - 1, out) && out->hi == p; }
+}  // namespace
+
+bool find(uintptr_t p, Block* out) {
+  const Leaf* l = leaf_of(p);
+  return l && find_in(l, p, out);
+}
+
+int find_around(uintptr_t p, Block out[2]) {
+  const Leaf* l = leaf_of(p);
+  if (!l) return 0;
+  int n = find_in(l, p, &out[0]);
+  if ((n && out[0].lo < p) || (p & 7)) return n;  // p is inside: no block ends at p
+  const Leaf* prev = (p & kChunkMask) ? l : leaf_of(p - 1);
+  Block& e = out[n];
+  return prev && find_in(prev, p - 1, &e) && e.hi == p ? n + 1 : n;
+}
 
 bool next_start(uintptr_t p, uintptr_t limit, Block* out) {
   p = (p + 7) & ~uintptr_t(7);
@@ -457,7 +488,7 @@ bool next_start(uintptr_t p, uintptr_t limit, Block* out) {
       const auto* sh = reinterpret_cast<const uint8_t*>(l->shadow);
       std::size_t i = granule_in_leaf(p), end = i + (stop - p + 7) / 8;
       for (; i < end && (i & 7); i++)
-        if (sh[i] & kStart) return block_at((p & ~((uintptr_t(1) << kLeafShift) - 1)) + i * 8, out);
+        if (sh[i] & kStart) return block_in(l, p & ~kChunkMask, i, out);
       for (; i < end; i += 8) {
         uint64_t w;
         memcpy(&w, sh + i, 8);
@@ -465,7 +496,7 @@ bool next_start(uintptr_t p, uintptr_t limit, Block* out) {
         if (w) {
           std::size_t j = i + std::size_t(__builtin_ctzll(w)) / 8;
           if (j >= end) break;
-          return block_at((p & ~((uintptr_t(1) << kLeafShift) - 1)) + j * 8, out);
+          return block_in(l, p & ~kChunkMask, j, out);
         }
       }
     }
@@ -474,10 +505,6 @@ bool next_start(uintptr_t p, uintptr_t limit, Block* out) {
   return false;
 }
 
-Slot slot_of(uintptr_t block_lo) {
-  const Leaf* l = leaf_of(block_lo);
-  return {l->number, uint32_t(granule_in_leaf(block_lo))};
-}
 
 // Every carving (mid tables too) counts as a leaf slot: an upper bound.
 std::size_t leaves() { return nleaves.load(std::memory_order_relaxed); }
@@ -507,7 +534,11 @@ std::size_t index_resident_bytes() {
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && !STRAY_NO_HEAP_INTERPOSER
 namespace h = stray::rt::heap;
 
-#define STRAY_ALLOC_API extern "C" __attribute__((visibility("default")))
+// Weak: a program that defines its own malloc or operator new keeps it
+// (and a static link does not fail on a duplicate); its blocks are then
+// simply untracked, roots. The dynamic linker does not tell weak from
+// strong, so these still come before the allocator's in the lookup order.
+#define STRAY_ALLOC_API extern "C" __attribute__((visibility("default"), weak))
 
 STRAY_ALLOC_API void* malloc(std::size_t n) {
   if (!h::ready()) return h::boot_alloc(n, 16);
@@ -519,7 +550,7 @@ STRAY_ALLOC_API void* malloc(std::size_t n) {
 STRAY_ALLOC_API void free(void* p) {
   if (!p || h::in_boot(p)) return;
   h::clear_freed(p, h::untrack(p));
-  if (h::ready()) h::real.free(p);
+  h::real.free(p);  // not boot memory: the allocator handed it out, so it is resolved
 }
 
 STRAY_ALLOC_API void* calloc(std::size_t m, std::size_t n) {
@@ -599,4 +630,60 @@ STRAY_ALLOC_API std::size_t malloc_usable_size(void* p) {
   if (h::in_boot(p)) return h::boot_size(p);
   return h::ready() ? h::real.malloc_usable_size(p) : 0;
 }
+
+// The replaceable operator new and delete, on top of the functions above.
+// libstdc++'s own call malloc already, but an allocator library may define
+// them too (Debian's jemalloc does, allocating without malloc): linked
+// before it, these keep `new` attributed. Semantics as [new.delete]: loop
+// on the new_handler, then throw std::bad_alloc; nothrow forms return null.
+namespace {
+
+void* new_impl(std::size_t n, std::size_t align) {
+  for (;;) {
+    void* p = align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__ ? malloc(n ? n : 1)
+                                                        : aligned_alloc(align, (n + align - 1) & ~(align - 1));
+    if (p) return p;
+    std::new_handler handler = std::get_new_handler();
+    if (!handler) throw std::bad_alloc();
+    handler();
+  }
+}
+
+void* new_nothrow(std::size_t n, std::size_t align) noexcept {
+  try {
+    return new_impl(n, align);
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+constexpr std::size_t kDefaultAlign = __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+
+}  // namespace
+
+#define STRAY_NEW_API __attribute__((visibility("default"), weak))
+STRAY_NEW_API void* operator new(std::size_t n) { return new_impl(n, kDefaultAlign); }
+STRAY_NEW_API void* operator new[](std::size_t n) { return new_impl(n, kDefaultAlign); }
+STRAY_NEW_API void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return new_nothrow(n, kDefaultAlign); }
+STRAY_NEW_API void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return new_nothrow(n, kDefaultAlign); }
+STRAY_NEW_API void* operator new(std::size_t n, std::align_val_t a) { return new_impl(n, std::size_t(a)); }
+STRAY_NEW_API void* operator new[](std::size_t n, std::align_val_t a) { return new_impl(n, std::size_t(a)); }
+STRAY_NEW_API void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return new_nothrow(n, std::size_t(a));
+}
+STRAY_NEW_API void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return new_nothrow(n, std::size_t(a));
+}
+STRAY_NEW_API void operator delete(void* p) noexcept { free(p); }
+STRAY_NEW_API void operator delete[](void* p) noexcept { free(p); }
+STRAY_NEW_API void operator delete(void* p, std::size_t) noexcept { free(p); }
+STRAY_NEW_API void operator delete[](void* p, std::size_t) noexcept { free(p); }
+STRAY_NEW_API void operator delete(void* p, const std::nothrow_t&) noexcept { free(p); }
+STRAY_NEW_API void operator delete[](void* p, const std::nothrow_t&) noexcept { free(p); }
+STRAY_NEW_API void operator delete(void* p, std::align_val_t) noexcept { free(p); }
+STRAY_NEW_API void operator delete[](void* p, std::align_val_t) noexcept { free(p); }
+STRAY_NEW_API void operator delete(void* p, std::size_t, std::align_val_t) noexcept { free(p); }
+STRAY_NEW_API void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { free(p); }
+STRAY_NEW_API void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { free(p); }
+STRAY_NEW_API void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { free(p); }
 #endif

@@ -21,31 +21,26 @@ namespace stray::rt::heap {
 // index answers "nothing tracked" and the whole malloc heap is a root.
 bool active();
 
+// A live allocation. leaf and granule say where its mark bit lives in the
+// detector's per-leaf bitmaps: leaf < leaves(), granule < kLeafGranules.
+constexpr std::size_t kLeafGranules = std::size_t(1) << 19;  // a leaf indexes 4 MiB
 struct Block {
   uintptr_t lo = 0, hi = 0;  // [lo, hi): the allocation's recorded extent
+  uint32_t leaf = 0, granule = 0;
 };
+std::size_t leaves();
 
 // The live allocation containing p (lo <= p < hi); false if none.
 bool find(uintptr_t p, Block* out);
 
-// The live allocation ending exactly at p (hi == p); false if none. A
-// pointer one past the end of a block refers to it as much as any other
-// (an end pointer, a stack top).
-bool find_ending_at(uintptr_t p, Block* out);
+// The live allocations p refers to: the one containing it and the one
+// ending exactly at it (a pointer one past the end of a block refers to it
+// as much as any other: an end pointer, a stack top). Returns how many
+// (0-2) it wrote to out.
+int find_around(uintptr_t p, Block out[2]);
 
 // The first live allocation starting in [p, limit); false if none.
 bool next_start(uintptr_t p, uintptr_t limit, Block* out);
-
-// Where a block's mark bit lives, for the detector's per-leaf bitmaps:
-// leaf number (< leaves()) and granule within the leaf.
-constexpr std::size_t kGranule = 8;
-constexpr std::size_t kLeafGranules = std::size_t(1) << 19;  // a leaf indexes 4 MiB
-struct Slot {
-  uint32_t leaf;
-  uint32_t granule;
-};
-Slot slot_of(uintptr_t block_lo);
-std::size_t leaves();
 
 // Address range any tracked allocation lies in (empty when inactive): a
 // word outside it is not a heap pointer.

@@ -313,7 +313,9 @@ bool stop_the_world(World* w, Scratch& scratch, char* why, std::size_t whylen) {
         stuck = slots[i].tid;
         if (check_mask) {
           TaskStatus st = task_status(stuck);
-          stuck_blocked = st.blocks && !st.runnable;
+          // A thread that stopped between the two reads sleeps in the
+          // handler with the signal blocked too: look at its ack again.
+          stuck_blocked = st.blocks && !st.runnable && acked[i].load(std::memory_order_acquire) != round;
         }
       }
       if (waiting == 0) break;

@@ -13,6 +13,9 @@
 #include <type_traits>
 #include <utility>
 
+// The public API: exported from libstray.so, whose other symbols are hidden.
+#pragma GCC visibility push(default)
+
 namespace stray::detail {
 
 // Called right after a blocking runtime call in the public inline functions
@@ -123,3 +126,5 @@ void notify_one(std::atomic<uint32_t>* wait, std::atomic<uint32_t>* notify);
 void notify_all(std::atomic<uint32_t>* wait, std::atomic<uint32_t>* notify);
 
 }  // namespace stray::detail
+
+#pragma GCC visibility pop
