@@ -85,7 +85,7 @@ class Marker {
     arena_ = arena_range();
     any_ = {std::min(stacks_.lo, arena_.lo), std::max(stacks_.hi, arena_.hi)};
     if (heap::active() && heap::lowest() < heap::highest()) {
-      heap_ = {heap::lowest(), heap::highest()};
+      heap_ = {heap::lowest(), heap::highest() + 1};  // + 1: one past the end of the highest block
       any_ = {std::min(any_.lo, heap_.lo), std::max(any_.hi, heap_.hi)};
       nleaves_ = heap::leaves();
       marks_ = s_.alloc<uint64_t*>(nleaves_);

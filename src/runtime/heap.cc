@@ -1,9 +1,10 @@
 // heap.cc — the allocation interposer and the index of live allocations
 // (see heap.h).
 //
-// Owns: the definitions of malloc, free, calloc, realloc, reallocarray,
-// memalign, posix_memalign, aligned_alloc, valloc, pvalloc and
-// malloc_usable_size that the program links instead of its allocator's,
+// Owns: the definitions of malloc, free, free_sized, free_aligned_sized,
+// calloc, realloc, reallocarray, memalign, posix_memalign, aligned_alloc,
+// valloc, pvalloc and malloc_usable_size that the program links instead of
+// its allocator's,
 // and of the replaceable operator new and delete on top of them (an
 // allocator library may define its own, bypassing malloc); the pointers to
 // that allocator's own functions (dlsym(RTLD_NEXT): glibc, or jemalloc,
@@ -27,7 +28,12 @@
 //   read-modify-write and no lock on the allocation path;
 // * memory obtained any other way (mmap, a custom arena, blocks handed out
 //   before the interposer resolved the allocator, an operator new that
-//   bypasses malloc) is never in the index: it stays a root.
+//   bypasses malloc) is never in the index: it stays a root;
+// * the one thing this file cannot see: a block the program allocated
+//   through malloc but hands back through an allocator's own API
+//   (jemalloc's sdallocx, mimalloc's mi_free) keeps its entry after it is
+//   gone. Programs must not mix the two (docs/heap.md); stray's own
+//   operator delete goes through free.
 //
 // The index. Memory is cut into 8-byte granules (every allocator here
 // aligns blocks to 8 and sizes them in multiples of 8, so the recorded
@@ -471,8 +477,7 @@ bool find(uintptr_t p, Block* out) {
 
 int find_around(uintptr_t p, Block out[2]) {
   const Leaf* l = leaf_of(p);
-  if (!l) return 0;
-  int n = find_in(l, p, &out[0]);
+  int n = l && find_in(l, p, &out[0]);
   if ((n && out[0].lo < p) || (p & 7)) return n;  // p is inside: no block ends at p
   const Leaf* prev = (p & kChunkMask) ? l : leaf_of(p - 1);
   Block& e = out[n];
@@ -552,6 +557,11 @@ STRAY_ALLOC_API void free(void* p) {
   h::clear_freed(p, h::untrack(p));
   h::real.free(p);  // not boot memory: the allocator handed it out, so it is resolved
 }
+
+// C23's sized frees (glibc 2.39): a block must never go back without
+// passing through untrack().
+STRAY_ALLOC_API void free_sized(void* p, std::size_t) { free(p); }
+STRAY_ALLOC_API void free_aligned_sized(void* p, std::size_t, std::size_t) { free(p); }
 
 STRAY_ALLOC_API void* calloc(std::size_t m, std::size_t n) {
   if (!h::ready()) {
