@@ -309,7 +309,10 @@ class Marker {
 
   // The bitmap bit of a block, from per-leaf bitmaps made on first use.
   bool bit(uint64_t** maps, const heap::Block& sl, bool set) {
-    if (sl.leaf >= nleaves_) return true;  // a leaf made while stopping: treat as marked
+    if (sl.leaf >= nleaves_) {  // cannot be: leaves are numbered before they are published
+      fail();  // no report rather than a block left unscanned
+      return true;
+    }
     uint64_t*& m = maps[sl.leaf];
     if (!m) {
       if (!set) return false;
