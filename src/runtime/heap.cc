@@ -650,8 +650,9 @@ namespace {
 
 void* new_impl(std::size_t n, std::size_t align) {
   for (;;) {
-    void* p = align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__ ? malloc(n ? n : 1)
-                                                        : aligned_alloc(align, (n + align - 1) & ~(align - 1));
+    std::size_t bytes = n ? n : 1;  // a zero-size new still returns a unique pointer
+    void* p = align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__ ? malloc(bytes)
+                                                        : aligned_alloc(align, (bytes + align - 1) & ~(align - 1));
     if (p) return p;
     std::new_handler handler = std::get_new_handler();
     if (!handler) throw std::bad_alloc();
