@@ -156,7 +156,8 @@ struct MemReader {
   bool word(uintptr_t a, uintptr_t* v) const { return pread(fd, v, 8, off_t(a)) == 8; }
 };
 
-// Whether the 127 pairs at a (copied into page[off..]) are glibc's bins.
+// Whether the 127 pairs at a are glibc's bins; copy: the words at a, read
+// already (copy[-2] is the top pointer).
 bool bins_at(const MemReader& mem, uintptr_t a, const uintptr_t* copy) {
   // Cheap rejection first, on the copy: the last bins (the largest sizes)
   // are empty.
@@ -386,7 +387,8 @@ uintptr_t cut_point(const Mapping& m, bool is_initial_stack, const ScratchVec<Th
 }
 
 // Phase 2b: mappings. Every readable, writable mapping but runtime memory,
-// sanitizer shadow and devices is a root; thread stacks from their cut.
+// sanitizer shadow, glibc's arena headers and devices is a root; thread
+// stacks from their cut.
 bool classify_mappings(const ScratchVec<ThreadStack>& claims, const char* maps, Scratch& s, Roots* roots) {
   constexpr int kMaxExcluded = 200;
   Range* ex = s.alloc<Range>(kMaxExcluded);
