@@ -77,6 +77,9 @@ constexpr uintptr_t kScanPiece = 16 << 10;
 // between heap blocks are short: draining after each would cost more than
 // the gap).
 constexpr std::size_t kDrainAt = 4096;
+// The largest block the sweep scans in passing (see scan_roots); a larger
+// one is pushed when reached.
+constexpr uintptr_t kSweepMax = kScanPiece;
 
 class Marker {
  public:
@@ -140,30 +143,42 @@ class Marker {
   // Scans the roots, skipping the live tracked allocations inside them,
   // and everything they reach. Reaching a waiter's target makes it
   // runnable, which pushes its stack: this is the fixpoint.
+  //
+  // Root memory holding tracked blocks (the allocator's own mappings) is
+  // read once, in address order: every other root is scanned first, and
+  // a small block reached inside a sweep range the sweep has not passed yet
+  // is only marked (deferred); the sweep then scans, block by block, the
+  // root bytes between blocks and each marked block as it passes it. A
+  // block reached behind the sweep, or too large, goes on the work list.
+  // Invariant: a block is deferred only if its start lies in a sweep range
+  // at or after the one being swept, at or above the cursor, so the sweep
+  // still visits it — and visits it after it was marked.
   void scan_roots(const Roots& roots) {
+    for (std::size_t i = 0; i < roots.ranges.n; i++) {
+      ScanRange r = roots.ranges.data[i];
+      if (sweeps(r) && !sweep_.push(s_, {std::max(r.lo, heap_.lo), std::min(r.hi, heap_.hi)})) return fail();
+    }
+    // Sorted and disjoint, as /proc/self/maps lists them; made so anyway:
+    // the invariant above depends on it.
+    Range* sw = sweep_.data;
+    std::sort(sw, sw + sweep_.n, [](const Range& x, const Range& y) { return x.lo < y.lo; });
+    for (std::size_t i = 1; i < sweep_.n; i++) sw[i].lo = std::min(std::max(sw[i].lo, sw[i - 1].hi), sw[i].hi);
     for (std::size_t i = 0; i < roots.ranges.n && ok(); i++) {
       ScanRange r = roots.ranges.data[i];
-      if (!r.around_heap || r.hi <= heap_.lo || r.lo >= heap_.hi) {
+      if (!sweeps(r)) {
         push({r.lo, r.hi});
-        drain();
-        continue;
+      } else {  // the parts outside the heap's address range
+        push({r.lo, std::max(r.lo, heap_.lo)});
+        push({std::min(r.hi, heap_.hi), r.hi});
       }
-      uintptr_t lo = r.lo;
-      heap::Block b;
-      if (heap_.contains(lo) && heap::find(lo, &b)) lo = b.hi;  // starts inside a block
-      while (lo < r.hi && ok()) {
-        uintptr_t hi = r.hi;
-        bool block = lo < heap_.hi && r.hi > heap_.lo && heap::next_start(std::max(lo, heap_.lo), std::min(r.hi, heap_.hi), &b);
-        if (block) hi = b.lo;
-        for (uintptr_t piece = lo; piece < hi; piece += std::min(hi - piece, kScanPiece)) {
-          scan(piece, std::min(hi, piece + kScanPiece));
-          if (work_.n >= kDrainAt) drain();
-        }
-        lo = block ? b.hi : r.hi;
-      }
+      drain();
     }
+    for (std::size_t k = 0; k < sweep_.n && ok(); k++) sweep(k);
+    sweep_i_ = sweep_.n;  // nothing is deferred any more
     drain();
   }
+
+  bool sweeps(const ScanRange& r) const { return r.around_heap && r.hi > heap_.lo && r.lo < heap_.hi; }
 
   // Scans until the work list is empty.
   void drain() {
@@ -179,6 +194,54 @@ class Marker {
   }
 
  private:
+  // Sweeps sweep_[k]: its root bytes around the blocks in it, and the
+  // deferred blocks, in address order.
+  void sweep(std::size_t k) {
+    constexpr int kBatch = 64;
+    heap::Block batch[kBatch];
+    const Range r = sweep_.data[k];
+    uintptr_t at = r.lo;
+    if (heap::find(at, &batch[0])) at = batch[0].hi;  // a block starting below r is not this sweep's
+    sweep_i_ = k;
+    cursor_ = at;
+    while (at < r.hi && ok()) {
+      int n = heap::starts_in(at, r.hi, batch, kBatch);
+      for (int i = 0; i < n; i++) {
+        const heap::Block& b = batch[i];
+        scan_pieces(at, b.lo);
+        cursor_ = b.lo + 1;  // reaching b from now on pushes it
+        if (b.hi - b.lo <= kSweepMax && bit(marks_, b, false)) scan(b.lo, b.hi);
+        at = b.hi;
+        if (work_.n >= kDrainAt) drain();
+      }
+      if (n < kBatch) {
+        scan_pieces(at, r.hi);
+        at = r.hi;
+      }
+    }
+    drain();
+  }
+
+  // Root memory [lo, hi), a piece at a time, draining as work piles up.
+  void scan_pieces(uintptr_t lo, uintptr_t hi) {
+    for (uintptr_t piece = lo; piece < hi; piece += std::min(hi - piece, kScanPiece)) {
+      scan(piece, std::min(hi, piece + kScanPiece));
+      if (work_.n >= kDrainAt) drain();
+    }
+  }
+
+  // Whether the sweep will still scan b (see scan_roots).
+  bool deferred(const heap::Block& b) {
+    if (b.hi - b.lo > kSweepMax || b.lo < cursor_ || sweep_i_ >= sweep_.n) return false;
+    const Range* sw = sweep_.data;
+    if (!sw[last_].contains(b.lo)) {
+      const Range* it = std::upper_bound(sw + sweep_i_, sw + sweep_.n, b.lo, [](uintptr_t p, const Range& x) { return p < x.hi; });
+      if (it == sw + sweep_.n || !it->contains(b.lo)) return false;
+      last_ = std::size_t(it - sw);
+    }
+    return last_ >= sweep_i_;
+  }
+
   GRecord* find_stack(uintptr_t p) { return g_.find_stack(p); }
 
   void fail() { ok_ = false; }
@@ -269,34 +332,39 @@ class Marker {
     // One compare rejects most words: every tracked region lies inside
     // any_. Scanning a stack, most words that point into the stack region
     // point into that same stack (frame pointers, addresses of locals):
-    // already reached.
+    // already reached. The loop keeps to registers; a candidate is handled
+    // out of line.
     const uintptr_t any_lo = any_.lo, any_len = any_.hi - any_.lo;
     const Range self = stacks_.contains(lo) ? Range{lo, hi} : Range{};
-    for (const uintptr_t* w = reinterpret_cast<const uintptr_t*>(lo); w + 1 <= reinterpret_cast<const uintptr_t*>(hi);
-         w++) {
+    const auto* end = reinterpret_cast<const uintptr_t*>(hi & ~uintptr_t(7));
+    for (const uintptr_t* w = reinterpret_cast<const uintptr_t*>(lo); w < end; w++) {
       uintptr_t v = *w;
-      if (v - any_lo >= any_len || self.contains(v)) continue;
-      if (stacks_.contains(v)) {
-        GRecord* r = find_stack(v);
-        if (!r || r->stack_reached) continue;
-        if (verbose())
-          vlog("leak pass: stack of goroutine %llu reached from %p (scanning %#lx-%#lx)", (unsigned long long)r->id,
-               static_cast<const void*>(w), (unsigned long)lo, (unsigned long)hi);
-        reach_stack(r);
-      } else if (arena_.contains(v)) {
-        void* obj = arena_find(reinterpret_cast<void*>(v));
-        if (!obj || *static_cast<const uint64_t*>(obj) != kChanMagic) continue;
-        auto* c = static_cast<hchan*>(obj);
-        if (verbose() && !chan_reached(c))
-          vlog("leak pass: channel %p reached from %p (scanning %#lx-%#lx)", obj, static_cast<const void*>(w),
-               (unsigned long)lo, (unsigned long)hi);
-        reach_chan(c);
-      } else if (heap_.contains(v)) {
-        // Inside a block, or one past the end of one (or both: a block
-        // that starts where another ends).
-        heap::Block b[2];
-        for (int i = 0, n = heap::find_around(v, b); i < n; i++) reach_heap(b[i], w, lo, hi);
-      }
+      if (v - any_lo < any_len && !self.contains(v)) follow(v, w, lo, hi);
+    }
+  }
+
+  // A word of [lo, hi) at w with a value inside any_.
+  [[gnu::noinline]] void follow(uintptr_t v, const uintptr_t* w, uintptr_t lo, uintptr_t hi) NO_THREAD_SAFETY_ANALYSIS {
+    if (stacks_.contains(v)) {
+      GRecord* r = find_stack(v);
+      if (!r || r->stack_reached) return;
+      if (verbose())
+        vlog("leak pass: stack of goroutine %llu reached from %p (scanning %#lx-%#lx)", (unsigned long long)r->id,
+             static_cast<const void*>(w), (unsigned long)lo, (unsigned long)hi);
+      reach_stack(r);
+    } else if (arena_.contains(v)) {
+      void* obj = arena_find(reinterpret_cast<void*>(v));
+      if (!obj || *static_cast<const uint64_t*>(obj) != kChanMagic) return;
+      auto* c = static_cast<hchan*>(obj);
+      if (verbose() && !chan_reached(c))
+        vlog("leak pass: channel %p reached from %p (scanning %#lx-%#lx)", obj, static_cast<const void*>(w),
+             (unsigned long)lo, (unsigned long)hi);
+      reach_chan(c);
+    } else if (heap_.contains(v)) {
+      // Inside a block, or one past the end of one (or both: a block
+      // that starts where another ends).
+      heap::Block b[2];
+      for (int i = 0, n = heap::find_around(v, b); i < n; i++) reach_heap(b[i], w, lo, hi);
     }
   }
 
@@ -329,7 +397,7 @@ class Marker {
 
   void reach_block(const heap::Block& b) {
     if (bit(marks_, b, true)) return;
-    push({b.lo, b.hi});
+    if (!deferred(b)) push({b.lo, b.hi});
     if (nwatched_ && bit(watched_, b, false))
       for (int32_t w = watch_slot(b.lo, false)->waiters; w >= 0; w = waiters_.data[w].next) make_runnable(waiters_.data[w].gi);
   }
@@ -385,6 +453,10 @@ class Marker {
   WatchSlot* watch_ = nullptr;
   std::size_t watch_cap_ = 0, nwatched_ = 0;
   ScratchVec<ScanRange> work_;
+  ScratchVec<Range> sweep_;   // root memory holding tracked blocks
+  std::size_t sweep_i_ = 0;   // the range being swept
+  std::size_t last_ = 0;      // the range deferred() found last
+  uintptr_t cursor_ = 0;      // in sweep_[sweep_i_]: blocks from here on are still to visit
   ScratchVec<Waiter> waiters_;
   ChanSlot* chans_ = nullptr;
   std::size_t chans_cap_ = 0, chans_used_ = 0;

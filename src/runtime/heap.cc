@@ -484,32 +484,33 @@ int find_around(uintptr_t p, Block out[2]) {
   return prev && find_in(prev, p - 1, &e) && e.hi == p ? n + 1 : n;
 }
 
-bool next_start(uintptr_t p, uintptr_t limit, Block* out) {
+int starts_in(uintptr_t p, uintptr_t limit, Block* out, int max) {
+  int n = 0;
   p = (p + 7) & ~uintptr_t(7);
-  while (p < limit) {
-    uintptr_t chunk_end = (p | ((uintptr_t(1) << kLeafShift) - 1)) + 1;
-    uintptr_t stop = chunk_end < limit ? chunk_end : limit;
+  while (p < limit && n < max) {
+    uintptr_t chunk = p & ~kChunkMask, stop = chunk + kChunkMask + 1 < limit ? chunk + kChunkMask + 1 : limit;
     if (const Leaf* l = leaf_of(p)) {
+      // Granules [i, end) of this leaf; whole shadow words once aligned
+      // (a start byte has its top bit set; little-endian: lowest first).
       const auto* sh = reinterpret_cast<const uint8_t*>(l->shadow);
       std::size_t i = granule_in_leaf(p), end = i + (stop - p + 7) / 8;
-      for (; i < end && (i & 7); i++)
-        if (sh[i] & kStart) return block_in(l, p & ~kChunkMask, i, out);
-      for (; i < end; i += 8) {
+      for (; i < end && (i & 7) && n < max; i++)
+        if (sh[i] & kStart) n += block_in(l, chunk, i, &out[n]);
+      for (; i < end && n < max; i += 8) {
         uint64_t w;
         memcpy(&w, sh + i, 8);
-        w &= 0x8080808080808080ull;
-        if (w) {
+        for (w &= 0x8080808080808080ull; w && n < max; w &= w - 1) {
           std::size_t j = i + std::size_t(__builtin_ctzll(w)) / 8;
-          if (j >= end) break;
-          return block_in(l, p & ~kChunkMask, j, out);
+          if (j >= end) return n;
+          n += block_in(l, chunk, j, &out[n]);
         }
       }
+      if (n == max) return n;
     }
-    p = chunk_end;
+    p = stop;
   }
-  return false;
+  return n;
 }
-
 
 // Every carving (mid tables too) counts as a leaf slot: an upper bound.
 std::size_t leaves() { return nleaves.load(std::memory_order_relaxed); }

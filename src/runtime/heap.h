@@ -39,8 +39,10 @@ bool find(uintptr_t p, Block* out);
 // (0-2) it wrote to out.
 int find_around(uintptr_t p, Block out[2]);
 
-// The first live allocation starting in [p, limit); false if none.
-bool next_start(uintptr_t p, uintptr_t limit, Block* out);
+// The live allocations starting in [p, limit), in address order: writes
+// up to max of them to out and returns how many (fewer than max: there
+// are no more). A sweep over root memory calls it once per batch.
+int starts_in(uintptr_t p, uintptr_t limit, Block* out, int max);
 
 // Address range any tracked allocation lies in (empty when inactive): a
 // word outside it is not a heap pointer.
