@@ -36,6 +36,7 @@
 // thread_local), the pointer is handed to X in hidden form and made plain
 // only there; HeapLeak.HiddenInASpinningThreadsRegister is that register
 // scenario's control, showing nothing else keeps the goroutine reachable.
+#include <sched.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -56,6 +57,7 @@
 
 #include "leak_test.h"
 #include "runtime/heap.h"
+#include "runtime/options.h"
 #include "test_util.h"
 
 namespace {
@@ -879,6 +881,52 @@ TEST(HeapLeak, HiddenInASpinningThreadsRegister) {
   uintptr_t back =
       pass_while_spinning(hidden, 0, [] { expect_leaks({{"hidden_box_with_site", &l_boxed, "chan receive", 1}}); });
   EXPECT_EQ(back, hidden);
+}
+
+// ---- a heap big enough to be marked in parallel ----
+
+// Over 64 MiB of small blocks in the allocator's mappings: the automatic
+// mode marks with one thread per CPU (mark.cc), STRAY_LEAK_WORKERS=N with
+// N. Among a million 64-byte blocks a global reaches, one holds the
+// channel of a parked receiver (not reported); a block only a leaked
+// sender reaches holds its channel (reported).
+struct Big {
+  Chan<int> ch;
+  uint64_t pad[7];
+};
+std::vector<Big*>* g_many;
+std::atomic<int> l_among_many;
+
+[[gnu::noinline]] void leak_among_many() {
+  auto ch = make_chan<int>();
+  auto* b = new Big{std::move(ch), {}};
+  go([b] { AT(l_among_many) b->ch.send(1); });
+}
+
+int expected_mark_workers() {
+  if (int64_t n = rt::options().leak_workers) return int(n);
+  cpu_set_t set;
+  return sched_getaffinity(0, sizeof set, &set) == 0 ? std::clamp(CPU_COUNT(&set), 1, 8) : 1;
+}
+
+TEST(HeapLeak, AmongAMillionBlocksMarkedInParallel) {
+  SKIP_WITHOUT_HEAP_INDEX();
+  leaves_goroutines(kLeaks);
+  constexpr std::size_t kBlocks = std::size_t(1) << 20;
+  g_many = new std::vector<Big*>;
+  g_many->reserve(kBlocks);
+  for (std::size_t i = 0; i < kBlocks; i++) g_many->push_back(new Big{});
+  WaitGroup done;
+  on_goroutine([&done] { (*g_many)[kBlocks / 2]->ch = parked_receiver(done); });
+  on_goroutine(leak_among_many);
+  wait_until_waiting(1, WaitReason::chan_receive);
+  wait_until_waiting(1, WaitReason::chan_send);
+  expect_leaks({{"leak_among_many", &l_among_many, "chan send", 1}});
+  EXPECT_EQ(pprof::last_pass().mark_workers, expected_mark_workers());
+  (*g_many)[kBlocks / 2]->ch.send(1);
+  done.wait();
+  for (Big* b : *g_many) delete b;
+  delete g_many;
 }
 
 }  // namespace

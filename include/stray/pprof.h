@@ -114,6 +114,7 @@ struct PassStats {
   std::uint64_t scanned_bytes = 0;    // memory read by the mark phase
   int goroutines = 0;                 // live goroutines it examined
   int leaked = 0;                     // leaked goroutines it reported
+  int mark_workers = 0;               // threads that marked (STRAY_LEAK_WORKERS)
 };
 PassStats last_pass();
 

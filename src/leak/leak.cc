@@ -30,7 +30,7 @@ struct Pass {
   World world;
   GRecord* gs = nullptr;
   int ng = 0;
-  uint64_t scanned = 0;
+  MarkStats marked;
   int64_t pause_ns = 0;
   bool ok = false;
   char why[256] = "";
@@ -115,7 +115,7 @@ void stopped_phase(Pass& p) {
   Roots roots;
   p.ok = snapshot_goroutines(p, &table) &&
          classify(p.world, p.entry_sp, table, p.scratch, &roots, p.why, sizeof p.why);  // 2. classify
-  if (p.ok && p.detect) p.ok = mark(table, roots, p.scratch, &p.scanned);              // 3-4. mark, fixpoint
+  if (p.ok && p.detect) p.ok = mark(table, roots, p.scratch, &p.marked);               // 3-4. mark, fixpoint
   if (p.ok && p.detect) mark_leaked(p);                                                 // 5. verdict
   if (p.ok) unwind_stacks(p);
   start_the_world(&p.world);
@@ -134,7 +134,7 @@ void stopped_phase(Pass& p) {
 // carry any stale value) and pointers to goroutine records.
 Pass* new_pass(bool detect, Stacks stacks) {
   static void* mem = sys_reserve(sizeof(Pass), "the leak pass");
-  return ::new (mem) Pass{detect, stacks, 0, {}, current_goroutine(), {}, {}};
+  return ::new (mem) Pass{detect, stacks, 0, {}, current_goroutine(), {}, {}, nullptr, 0, {}};
 }
 
 }  // namespace
@@ -174,7 +174,8 @@ Pass* new_pass(bool detect, Stacks stacks) {
   PassResult res;
   res.ok = p.ok;
   res.pause_ns = p.pause_ns;
-  res.scanned_bytes = p.scanned;
+  res.scanned_bytes = p.marked.scanned_bytes;
+  res.mark_workers = p.marked.workers;
   if (!p.ok) {
     res.error = p.why;
     return res;

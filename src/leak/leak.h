@@ -124,7 +124,11 @@ bool classify(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, R
 
 // Phases 3 and 4: marks from the roots and runs the fixpoint; sets
 // GRecord::leaked. False if scratch memory ran out.
-bool mark(const GTable& g, Roots& roots, Scratch& s, uint64_t* scanned_bytes);
+struct MarkStats {
+  uint64_t scanned_bytes = 0;
+  int workers = 0;  // threads that marked
+};
+bool mark(const GTable& g, Roots& roots, Scratch& s, MarkStats* stats);
 
 // A pass's outcome, in ordinary memory once the world runs again.
 struct PassResult {
@@ -135,6 +139,7 @@ struct PassResult {
   int leaked = 0;
   int64_t pause_ns = 0;         // world stopped
   uint64_t scanned_bytes = 0;
+  int mark_workers = 0;
 };
 
 enum class Stacks { none, leaked, all };

@@ -16,8 +16,41 @@
 //
 // Root memory is scanned around the tracked allocations inside it: memory
 // inside a live tracked allocation is not a root. Large ranges are scanned
-// in pieces, depth first, so the work list stays small however many blocks
-// a root points to.
+// in pieces, depth first, so the work lists stay small however many
+// blocks a root points to.
+//
+// Two phases, so that the allocator's mappings (most of a big process) are
+// read once, in address order:
+// A. every root but the mappings holding tracked blocks, and everything it
+//    reaches. A small block (≤ kSweepMax) whose start lies in such a
+//    mapping (a sweep range) is only marked: it is deferred to phase B;
+//    any other block reached is pushed and scanned now.
+// B. the sweep ranges, in 4 MiB chunks: the root bytes between blocks, and
+//    each block marked in phase A as the sweep passes it. A block first
+//    reached in phase B gets a bit in a second bitmap (`later_`) and is
+//    pushed.
+// Invariant: every reached block is scanned — in phase A if pushed there,
+// by the sweep if deferred (the sweep visits every block starting in a
+// sweep range, and the phase A marks are final before it starts), in phase
+// B if first reached there. With one worker, exactly once.
+//
+// Parallel marking: with more than one worker (options: STRAY_LEAK_WORKERS;
+// auto: one per CPU when the sweep ranges hold at least kParallelMin), the
+// pass thread starts helper threads with clone(2) for the two phases — raw
+// threads on scratch stacks, since the world is stopped and pthread_create
+// may need malloc's lock. Each worker has its own work list and shares
+// half of it through a pool when another worker is idle; a phase ends when
+// every worker is idle and the pool is empty. Each worker sets mark bits
+// only in its own bitmaps, with plain stores (an atomic or per block cost
+// more than the rest of marking it); a block is marked if any worker's
+// bit is set, so two workers may both scan a block — a duplicate, never a
+// block left out. Everything else the workers share (goroutine records,
+// the channel and watch tables, waiter lists, scratch allocation, the
+// pool) is touched only under lock_. Helpers share the pass thread's
+// thread-local storage (the code they run touches none but errno, and the
+// locale when logging), never call malloc, and exit before the world
+// restarts. Sanitizer builds mark with one worker (their
+// runtimes do not know raw threads).
 //
 // Fixpoint: a blocked goroutine is eventually runnable as soon as one of
 // the addresses it waits on is reached: a channel of one of its sudogs, or
@@ -31,9 +64,17 @@
 // Roots: running, runnable and new goroutines; goroutines asleep in
 // sleep(); the channels of scheduled timers; roots.cc's memory and
 // registers.
+//
+// Lock order: lock_ is a leaf (a spin lock; the world is stopped).
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <linux/futex.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -77,9 +118,35 @@ constexpr uintptr_t kScanPiece = 16 << 10;
 // between heap blocks are short: draining after each would cost more than
 // the gap).
 constexpr std::size_t kDrainAt = 4096;
-// The largest block the sweep scans in passing (see scan_roots); a larger
-// one is pushed when reached.
+// The largest block the sweep scans in passing; a larger one is pushed
+// when reached.
 constexpr uintptr_t kSweepMax = kScanPiece;
+// Sweep chunks: the unit workers take in phase B.
+constexpr uintptr_t kChunk = uintptr_t(4) << 20;
+// A worker's own work list; when full, half of it goes to the pool.
+constexpr std::size_t kLocalCap = 8192;
+// Automatic worker count: more than one only for sweeps this large (a
+// thread costs about 50 µs to start and join), at most kMaxWorkers.
+constexpr uintptr_t kParallelMin = uintptr_t(64) << 20;
+constexpr int kMaxWorkers = 8;
+constexpr std::size_t kHelperStack = std::size_t(256) << 10;
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kRawThreads = false;
+#else
+constexpr bool kRawThreads = true;
+#endif
+
+// One marking thread's state. Worker 0 is the pass thread.
+struct alignas(128) Worker {  // alignas: no false sharing between workers
+  ScanRange* work = nullptr;  // kLocalCap entries
+  std::size_t n = 0;
+  int index = 0;
+  int phase = 0;
+  bool holds_lock = false;
+  std::size_t last_sweep = 0;  // the sweep range deferrable() found last
+  uint64_t scanned = 0;
+};
 
 class Marker {
  public:
@@ -91,28 +158,52 @@ class Marker {
       heap_ = {heap::lowest(), heap::highest() + 1};  // + 1: one past the end of the highest block
       any_ = {std::min(any_.lo, heap_.lo), std::max(any_.hi, heap_.hi)};
       nleaves_ = heap::leaves();
-      marks_ = s_.alloc<uint64_t*>(nleaves_);
-      watched_ = s_.alloc<uint64_t*>(nleaves_);
-      if (!marks_ || !watched_) fail();
+      for (int i = 0; i < kMaxWorkers; i++)
+        if (!(marks_[i] = s_.alloc<uint64_t*>(nleaves_)) || !(later_[i] = s_.alloc<uint64_t*>(nleaves_))) fail();
+      if (!(watched_ = s_.alloc<uint64_t*>(nleaves_))) fail();
     }
   }
 
-  bool ok() const { return ok_ && s_.ok(); }
+  // Scratch allocation failures call fail() too.
+  bool ok() const { return ok_.load(std::memory_order_relaxed); }
   uint64_t scanned() const { return scanned_; }
+  int workers() const { return nworkers_; }
+
+  // The whole pass, on the pass thread.
+  void run(const Roots& roots, int want_workers) NO_THREAD_SAFETY_ANALYSIS {
+    for (int i = 0; i < kMaxWorkers; i++) workers_[i].index = i;
+    Worker& me = workers_[0];
+    if (!(me.work = s_.alloc<ScanRange>(kLocalCap))) return fail();
+    me.holds_lock = true;  // alone until the helpers start
+    index_waiters(me);
+    add_timer_roots(me);
+    plan(roots, me);
+    // The pushes so far (stacks, channel buffers, roots) are everybody's.
+    while (me.n > 0 && ok()) pool_put(me.work[--me.n]);
+    me.holds_lock = false;
+    if (!ok()) return;
+    start_helpers(want_workers);
+    work(me);
+    join_helpers();
+    for (int i = 0; i < nworkers_; i++) scanned_ += workers_[i].scanned;
+  }
+
+ private:
+  // ---- setup (pass thread, alone) ----
 
   // Records what each blocked goroutine waits on; makes roots of the rest.
-  void index_waiters() {
+  void index_waiters(Worker& me) {
     for (int i = 0; i < ng_; i++) {
       GRecord& r = gs_[i];
       bool waiting = r.status == Gstatus::waiting || r.status == Gstatus::leaked;
       if (!waiting || !can_leak(r.reason)) {
         if (verbose()) vlog("leak pass: goroutine %llu is a root (%s%s%s)", (unsigned long long)r.id, gstatus_string(r.status),
                             r.reason != WaitReason::none ? ", " : "", wait_reason_string(r.reason));
-        make_runnable(i);
+        make_runnable(me, i);
         continue;
       }
       r.blocked = true;
-      if (const void* w = wait_targets(r.g, [&](hchan* c) { add_chan_waiter(c, i); })) {
+      if (const void* w = wait_targets(r.g, [&](hchan* c) { add_chan_waiter(me, c, i); })) {
         auto a = reinterpret_cast<uintptr_t>(w);
         GRecord* owner = stacks_.contains(a) ? find_stack(a) : nullptr;
         heap::Block b;
@@ -128,141 +219,378 @@ class Marker {
           // precision).
           if (verbose())
             vlog("leak pass: goroutine %llu waits on %p outside unreached stacks: runnable", (unsigned long long)r.id, w);
-          make_runnable(i);
+          make_runnable(me, i);
         }
       }
     }
   }
 
-  void add_timer_roots() {
-    timers_for_each([this](hchan* c, G*) {
-      if (c) reach_chan(c);
+  void add_timer_roots(Worker& me) {
+    timers_for_each([this, &me](hchan* c, G*) {
+      if (c) reach_chan(me, c);
     });
   }
 
-  // Scans the roots, skipping the live tracked allocations inside them,
-  // and everything they reach. Reaching a waiter's target makes it
-  // runnable, which pushes its stack: this is the fixpoint.
-  //
-  // Root memory holding tracked blocks (the allocator's own mappings) is
-  // read once, in address order: every other root is scanned first, and
-  // a small block reached inside a sweep range the sweep has not passed yet
-  // is only marked (deferred); the sweep then scans, block by block, the
-  // root bytes between blocks and each marked block as it passes it. A
-  // block reached behind the sweep, or too large, goes on the work list.
-  // Invariant: a block is deferred only if its start lies in a sweep range
-  // at or after the one being swept, at or above the cursor, so the sweep
-  // still visits it — and visits it after it was marked.
-  void scan_roots(const Roots& roots) {
-    for (std::size_t i = 0; i < roots.ranges.n; i++) {
-      ScanRange r = roots.ranges.data[i];
-      if (sweeps(r) && !sweep_.push(s_, {std::max(r.lo, heap_.lo), std::min(r.hi, heap_.hi)})) return fail();
-    }
-    // Sorted and disjoint, as /proc/self/maps lists them; made so anyway:
-    // the invariant above depends on it.
-    Range* sw = sweep_.data;
-    std::sort(sw, sw + sweep_.n, [](const Range& x, const Range& y) { return x.lo < y.lo; });
-    for (std::size_t i = 1; i < sweep_.n; i++) sw[i].lo = std::min(std::max(sw[i].lo, sw[i - 1].hi), sw[i].hi);
+  // Splits the roots: the parts of mappings holding tracked blocks become
+  // sweep chunks (phase B); everything else is pushed for phase A.
+  void plan(const Roots& roots, Worker& me) {
+    ScratchVec<Range> sweep;
     for (std::size_t i = 0; i < roots.ranges.n && ok(); i++) {
       ScanRange r = roots.ranges.data[i];
-      if (!sweeps(r)) {
-        push({r.lo, r.hi});
-      } else {  // the parts outside the heap's address range
-        push({r.lo, std::max(r.lo, heap_.lo)});
-        push({std::min(r.hi, heap_.hi), r.hi});
+      if (!r.around_heap || r.hi <= heap_.lo || r.lo >= heap_.hi) {
+        push(me, {r.lo, r.hi});
+        continue;
       }
-      drain();
+      Range in{std::max(r.lo, heap_.lo), std::min(r.hi, heap_.hi)};
+      if (!sweep.push(s_, in)) return fail();
+      push(me, {r.lo, in.lo});  // the parts outside the heap's address range
+      push(me, {in.hi, r.hi});
     }
-    for (std::size_t k = 0; k < sweep_.n && ok(); k++) sweep(k);
-    sweep_i_ = sweep_.n;  // nothing is deferred any more
-    drain();
+    // Sorted and disjoint, as /proc/self/maps lists them; made so anyway:
+    // deferrable() searches them.
+    Range* sw = sweep.data;
+    std::sort(sw, sw + sweep.n, [](const Range& x, const Range& y) { return x.lo < y.lo; });
+    for (std::size_t i = 1; i < sweep.n; i++) sw[i].lo = std::min(std::max(sw[i].lo, sw[i - 1].hi), sw[i].hi);
+    sweep_ = sw;
+    nsweep_ = sweep.n;
+    for (std::size_t i = 0; i < nsweep_ && ok(); i++) {
+      sweep_bytes_ += sw[i].hi - sw[i].lo;
+      for (uintptr_t lo = sw[i].lo; lo < sw[i].hi;) {
+        uintptr_t hi = std::min(sw[i].hi, (lo & ~(kChunk - 1)) + kChunk);
+        if (!chunks_.push(s_, {lo, hi})) return fail();
+        lo = hi;
+      }
+    }
   }
 
-  bool sweeps(const ScanRange& r) const { return r.around_heap && r.hi > heap_.lo && r.lo < heap_.hi; }
+  // ---- workers ----
 
-  // Scans until the work list is empty.
-  void drain() {
-    // A failed push (scratch exhausted) stops the pass at the next range.
-    while (ok() && work_.n > 0) {
-      ScanRange r = work_.data[--work_.n];
+  // Phase A, then phase B, on every worker.
+  void work(Worker& me) {
+    me.phase = 0;
+    finish_phase(me);
+    me.phase = 1;
+    for (std::size_t c; ok() && (c = next_chunk_.fetch_add(1, std::memory_order_relaxed)) < chunks_.n;)
+      sweep(me, chunks_.data[c]);
+    finish_phase(me);
+  }
+
+  // Works until every worker is idle and the pool is empty. A worker that
+  // saw the phase end may already push phase B work to the pool: takers
+  // check the end under the lock.
+  void finish_phase(Worker& me) {
+    std::atomic<int>& idle = idle_[me.phase];
+    for (;;) {
+      drain(me);
+      {
+        Locked l(*this, me);
+        if (pool_take(me)) continue;
+        if (idle.fetch_add(1, std::memory_order_relaxed) + 1 == nworkers_) {
+          done_[me.phase].store(true, std::memory_order_release);
+          return;
+        }
+      }
+      for (int spins = 0;; spins++) {
+        if (done_[me.phase].load(std::memory_order_acquire)) return;
+        if (pool_n_.load(std::memory_order_relaxed) > 0) {
+          Locked l(*this, me);
+          if (done_[me.phase].load(std::memory_order_relaxed)) return;
+          if (pool_take(me)) {
+            idle.fetch_sub(1, std::memory_order_relaxed);
+            break;
+          }
+        }
+        if (spins > 64)
+          sched_yield();
+        else
+          arch_pause();
+      }
+    }
+  }
+
+  static void arch_pause() {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  }
+
+  // Scans until the worker's own list is empty, handing work to idle
+  // workers on the way.
+  void drain(Worker& me) {
+    std::atomic<int>& idle = idle_[me.phase];
+    while (me.n > 0) {
+      if (!ok()) {  // a failed pass: drop the work
+        me.n = 0;
+        return;
+      }
+      ScanRange r = me.work[--me.n];
       if (r.hi - r.lo > kScanPiece) {
-        work_.data[work_.n++] = {r.lo + kScanPiece, r.hi};  // popped slot: room
+        ScanRange rest{r.lo + kScanPiece, r.hi};
         r.hi = r.lo + kScanPiece;
+        if (nworkers_ > 1 && rest.hi - rest.lo > 2 * kScanPiece && idle.load(std::memory_order_relaxed) > 0) {
+          uintptr_t mid = rest.lo + ((rest.hi - rest.lo) / 2 & ~uintptr_t(7));
+          give(me, {mid, rest.hi});
+          rest.hi = mid;
+        }
+        me.work[me.n++] = rest;  // the popped slot: room
+      } else if (nworkers_ > 1 && me.n > 1 && idle.load(std::memory_order_relaxed) > 0) {
+        share(me);
       }
-      scan(r.lo, r.hi);
+      scan(me, r.lo, r.hi);
     }
   }
 
- private:
-  // Sweeps sweep_[k]: its root bytes around the blocks in it, and the
-  // deferred blocks, in address order.
-  void sweep(std::size_t k) {
+  void push(Worker& me, ScanRange r) {
+    if (r.lo >= r.hi) return;
+    if (me.n == kLocalCap) share(me);
+    me.work[me.n++] = r;
+  }
+
+  // Moves the older half of the worker's list to the pool.
+  void share(Worker& me) {
+    std::size_t k = me.n / 2;
+    if (!k) return;
+    {
+      Locked l(*this, me);
+      for (std::size_t i = 0; i < k; i++) pool_put(me.work[i]);
+    }
+    std::memmove(me.work, me.work + k, (me.n - k) * sizeof(ScanRange));
+    me.n -= k;
+  }
+
+  void give(Worker& me, ScanRange r) {
+    Locked l(*this, me);
+    pool_put(r);
+  }
+
+  // Under lock_.
+  void pool_put(ScanRange r) {
+    if (!pool_.push(s_, r)) return fail();
+    pool_n_.store(pool_.n, std::memory_order_relaxed);
+  }
+
+  // Under lock_: moves a few pool entries to the worker's list.
+  bool pool_take(Worker& me) {
+    if (!ok()) pool_.n = 0;
+    std::size_t k = std::min<std::size_t>(pool_.n, 8);
+    for (std::size_t i = 0; i < k; i++) me.work[me.n++] = pool_.data[--pool_.n];
+    pool_n_.store(pool_.n, std::memory_order_relaxed);
+    return k > 0;
+  }
+
+  // lock_ for the length of a scope, unless the worker holds it already
+  // (a push under the lock that shares its list).
+  class Locked {
+   public:
+    Locked(Marker& m, Worker& me) : m_(m), me_(me), outer_(me.holds_lock) {
+      if (outer_) return;
+      while (m_.lock_.exchange(true, std::memory_order_acquire))
+        while (m_.lock_.load(std::memory_order_relaxed)) arch_pause();
+      me_.holds_lock = true;
+    }
+    ~Locked() {
+      if (outer_) return;
+      me_.holds_lock = false;
+      m_.lock_.store(false, std::memory_order_release);
+    }
+    Locked(const Locked&) = delete;
+    Locked& operator=(const Locked&) = delete;
+
+   private:
+    Marker& m_;
+    Worker& me_;
+    bool outer_;
+  };
+
+  // Sweeps chunk r: its root bytes around the blocks starting in it, and
+  // the blocks phase A deferred, in address order.
+  void sweep(Worker& me, Range r) {
     constexpr int kBatch = 64;
     heap::Block batch[kBatch];
-    const Range r = sweep_.data[k];
     uintptr_t at = r.lo;
-    if (heap::find(at, &batch[0])) at = batch[0].hi;  // a block starting below r is not this sweep's
-    sweep_i_ = k;
-    cursor_ = at;
+    // A block starting below r is the previous chunk's (or not swept).
+    if (heap::find(at, &batch[0]) && batch[0].lo < at) at = batch[0].hi;
     while (at < r.hi && ok()) {
       int n = heap::starts_in(at, r.hi, batch, kBatch);
       for (int i = 0; i < n; i++) {
         const heap::Block& b = batch[i];
-        scan_pieces(at, b.lo);
-        cursor_ = b.lo + 1;  // reaching b from now on pushes it
-        if (b.hi - b.lo <= kSweepMax && bit(marks_, b, false)) scan(b.lo, b.hi);
+        scan_pieces(me, at, b.lo);
+        if (b.hi - b.lo <= kSweepMax && test_any(marks_, b)) scan(me, b.lo, b.hi);
         at = b.hi;
-        if (work_.n >= kDrainAt) drain();
+        if (me.n >= kDrainAt) drain(me);
       }
       if (n < kBatch) {
-        scan_pieces(at, r.hi);
+        scan_pieces(me, at, r.hi);
         at = r.hi;
       }
     }
-    drain();
+    drain(me);
   }
 
   // Root memory [lo, hi), a piece at a time, draining as work piles up.
-  void scan_pieces(uintptr_t lo, uintptr_t hi) {
+  void scan_pieces(Worker& me, uintptr_t lo, uintptr_t hi) {
     for (uintptr_t piece = lo; piece < hi; piece += std::min(hi - piece, kScanPiece)) {
-      scan(piece, std::min(hi, piece + kScanPiece));
-      if (work_.n >= kDrainAt) drain();
+      scan(me, piece, std::min(hi, piece + kScanPiece));
+      if (me.n >= kDrainAt) drain(me);
     }
   }
 
-  // Whether the sweep will still scan b (see scan_roots).
-  bool deferred(const heap::Block& b) {
-    if (b.hi - b.lo > kSweepMax || b.lo < cursor_ || sweep_i_ >= sweep_.n) return false;
-    const Range* sw = sweep_.data;
-    if (!sw[last_].contains(b.lo)) {
-      const Range* it = std::upper_bound(sw + sweep_i_, sw + sweep_.n, b.lo, [](uintptr_t p, const Range& x) { return p < x.hi; });
-      if (it == sw + sweep_.n || !it->contains(b.lo)) return false;
-      last_ = std::size_t(it - sw);
+  // The one pointer-scan primitive. Reads any user memory, so the
+  // sanitizers must not instrument it. The world is stopped: nothing
+  // changes the memory under it.
+  __attribute__((no_sanitize("address", "thread"))) void scan(Worker& me, uintptr_t lo, uintptr_t hi)
+      NO_THREAD_SAFETY_ANALYSIS {
+    lo = (lo + 7) & ~uintptr_t(7);
+    if (hi <= lo) return;
+    me.scanned += hi - lo;
+    // One compare rejects most words: every tracked region lies inside
+    // any_. Scanning a stack, most words that point into the stack region
+    // point into that same stack (frame pointers, addresses of locals):
+    // already reached. The loop keeps to registers; a candidate is handled
+    // out of line.
+    const uintptr_t any_lo = any_.lo, any_len = any_.hi - any_.lo;
+    const Range self = stacks_.contains(lo) ? Range{lo, hi} : Range{};
+    const auto* end = reinterpret_cast<const uintptr_t*>(hi & ~uintptr_t(7));
+    for (const uintptr_t* w = reinterpret_cast<const uintptr_t*>(lo); w < end; w++) {
+      uintptr_t v = *w;
+      if (v - any_lo < any_len && !self.contains(v)) follow(me, v, w, lo, hi);
     }
-    return last_ >= sweep_i_;
   }
+
+  // A word of [lo, hi) at w with a value inside any_.
+  [[gnu::noinline]] void follow(Worker& me, uintptr_t v, const uintptr_t* w, uintptr_t lo, uintptr_t hi)
+      NO_THREAD_SAFETY_ANALYSIS {
+    if (stacks_.contains(v)) {
+      Locked l(*this, me);
+      GRecord* r = find_stack(v);
+      if (!r || r->stack_reached) return;
+      if (verbose())
+        vlog("leak pass: stack of goroutine %llu reached from %p (scanning %#lx-%#lx)", (unsigned long long)r->id,
+             static_cast<const void*>(w), (unsigned long)lo, (unsigned long)hi);
+      reach_stack(me, r);
+    } else if (arena_.contains(v)) {
+      void* obj = arena_find(reinterpret_cast<void*>(v));
+      if (!obj || *static_cast<const uint64_t*>(obj) != kChanMagic) return;
+      auto* c = static_cast<hchan*>(obj);
+      Locked l(*this, me);
+      if (verbose() && !chan_reached(c))
+        vlog("leak pass: channel %p reached from %p (scanning %#lx-%#lx)", obj, static_cast<const void*>(w),
+             (unsigned long)lo, (unsigned long)hi);
+      reach_chan(me, c);
+    } else if (heap_.contains(v)) {
+      // Inside a block, or one past the end of one (or both: a block
+      // that starts where another ends).
+      heap::Block b[2];
+      for (int i = 0, n = heap::find_around(v, b); i < n; i++)
+        if (reach_block(me, b[i]) && verbose())
+          vlog("leak pass: heap block %#lx-%#lx reached from %p (scanning %#lx-%#lx)", (unsigned long)b[i].lo,
+               (unsigned long)b[i].hi, static_cast<const void*>(w), (unsigned long)lo, (unsigned long)hi);
+    }
+  }
+
+  // Reaches block b; true if this was the first time.
+  bool reach_block(Worker& me, const heap::Block& b) {
+    if (me.phase == 0) {
+      if (test_and_set(me, marks_, b)) return false;
+      if (!deferrable(me, b)) push(me, {b.lo, b.hi});
+    } else {
+      // Reached in phase A: scanned, or deferred to the sweep.
+      if (test_any(marks_, b) || test_and_set(me, later_, b)) return false;
+      push(me, {b.lo, b.hi});
+    }
+    if (nwatched_ && test(watched_, b)) {
+      Locked l(*this, me);
+      for (int32_t w = watch_slot(b.lo, false)->waiters; w >= 0; w = waiters_.data[w].next)
+        make_runnable(me, waiters_.data[w].gi);
+    }
+    return true;
+  }
+
+  // Whether phase B's sweep will scan b: small, and starting in a sweep
+  // range.
+  bool deferrable(Worker& me, const heap::Block& b) {
+    if (b.hi - b.lo > kSweepMax || !nsweep_) return false;
+    if (sweep_[me.last_sweep].contains(b.lo)) return true;
+    const Range* it =
+        std::upper_bound(sweep_, sweep_ + nsweep_, b.lo, [](uintptr_t p, const Range& x) { return p < x.hi; });
+    if (it == sweep_ + nsweep_ || !it->contains(b.lo)) return false;
+    me.last_sweep = std::size_t(it - sweep_);
+    return true;
+  }
+
+  // ---- mark bits: per-leaf bitmaps, made on first use ----
+
+  // The bitmap word holding b's bit, or null if b's leaf has no bitmap
+  // (and create is false).
+  uint64_t* bit_word(Worker* me, uint64_t** maps, const heap::Block& b, uint64_t* mask) NO_THREAD_SAFETY_ANALYSIS {
+    *mask = uint64_t(1) << (b.granule & 63);
+    if (b.leaf >= nleaves_) {  // cannot be: leaves are numbered before they are published
+      fail();                  // no report rather than a block left unscanned
+      return nullptr;
+    }
+    uint64_t* m = __atomic_load_n(&maps[b.leaf], __ATOMIC_ACQUIRE);
+    if (!m && me) {
+      Locked l(*this, *me);
+      if (!(m = maps[b.leaf])) {
+        if (!(m = s_.alloc<uint64_t>(heap::kLeafGranules / 64))) {
+          fail();
+          return nullptr;
+        }
+        __atomic_store_n(&maps[b.leaf], m, __ATOMIC_RELEASE);
+      }
+    }
+    return m ? &m[b.granule / 64] : nullptr;
+  }
+
+  bool test(uint64_t** maps, const heap::Block& b) {
+    uint64_t mask;
+    const uint64_t* w = bit_word(nullptr, maps, b, &mask);
+    return w && (__atomic_load_n(w, __ATOMIC_RELAXED) & mask);
+  }
+
+  // Whether any worker set b's bit in its own maps.
+  bool test_any(uint64_t** const* maps, const heap::Block& b) {
+    for (int i = 0; i < nworkers_; i++)
+      if (test(maps[i], b)) return true;
+    return false;
+  }
+
+  // Sets b's bit in this worker's maps; true if some worker's was set
+  // already (or the pass failed). Plain stores: each worker writes only
+  // its own bitmaps. Two workers may both find a block unmarked and both
+  // scan it — a duplicate, never a block left out.
+  bool test_and_set(Worker& me, uint64_t** const* maps, const heap::Block& b) {
+    for (int i = 0; i < nworkers_; i++)
+      if (i != me.index && test(maps[i], b)) return true;
+    uint64_t mask;
+    uint64_t* w = bit_word(&me, maps[me.index], b, &mask);
+    if (!w) return true;
+    uint64_t old = __atomic_load_n(w, __ATOMIC_RELAXED);
+    __atomic_store_n(w, old | mask, __ATOMIC_RELAXED);
+    return old & mask;
+  }
+
+  // ---- what the workers share: under lock_ ----
 
   GRecord* find_stack(uintptr_t p) { return g_.find_stack(p); }
 
-  void fail() { ok_ = false; }
+  void fail() { ok_.store(false, std::memory_order_relaxed); }
 
-  void push(ScanRange r) {
-    if (r.lo < r.hi && !work_.push(s_, r)) fail();
-  }
-
-  void reach_stack(GRecord* r) {
+  void reach_stack(Worker& me, GRecord* r) {
     if (r->stack_reached) return;
     r->stack_reached = true;
-    push({r->live_lo, r->hi});
+    push(me, {r->live_lo, r->hi});
     // Whoever reaches this stack can reach the sync objects on it.
-    for (int32_t w = r->stack_waiters; w >= 0; w = waiters_.data[w].next) make_runnable(waiters_.data[w].gi);
+    for (int32_t w = r->stack_waiters; w >= 0; w = waiters_.data[w].next) make_runnable(me, waiters_.data[w].gi);
   }
 
-  void make_runnable(int gi) {
+  void make_runnable(Worker& me, int gi) {
     GRecord& r = gs_[gi];
     if (r.runnable) return;
     r.runnable = true;
-    reach_stack(&r);
+    reach_stack(me, &r);
   }
 
   ChanSlot* chan_slot(hchan* c, bool insert) {
@@ -301,113 +629,39 @@ class Marker {
     }
   }
 
-  void add_chan_waiter(hchan* c, int gi) {
+  void add_chan_waiter(Worker& me, hchan* c, int gi) {
     ChanSlot* cs = chan_slot(c, true);
     if (!cs) return fail();
-    if (cs->reached) return make_runnable(gi);
+    if (cs->reached) return make_runnable(me, gi);
     if (!waiters_.push(s_, Waiter{gi, cs->waiters})) return fail();
     cs->waiters = int32_t(waiters_.n - 1);
   }
 
   // The world is stopped: no channel lock is held, none is needed.
-  void reach_chan(hchan* c) NO_THREAD_SAFETY_ANALYSIS {
+  void reach_chan(Worker& me, hchan* c) NO_THREAD_SAFETY_ANALYSIS {
     ChanSlot* cs = chan_slot(c, true);
     if (!cs) return fail();
     if (cs->reached) return;
     cs->reached = true;
     int32_t w = cs->waiters;
     detail::ByteRange parts[2];  // the buffered values
-    for (int i = 0, n = detail::chan_buffered(c, parts); i < n; i++) push({uintptr_t(parts[i].lo), uintptr_t(parts[i].hi)});
-    for (; w >= 0; w = waiters_.data[w].next) make_runnable(waiters_.data[w].gi);
+    for (int i = 0, n = detail::chan_buffered(c, parts); i < n; i++)
+      push(me, {uintptr_t(parts[i].lo), uintptr_t(parts[i].hi)});
+    for (; w >= 0; w = waiters_.data[w].next) make_runnable(me, waiters_.data[w].gi);
   }
 
-  // The one pointer-scan primitive. Reads any user memory, so the
-  // sanitizers must not instrument it. The world is stopped: nothing
-  // changes the memory under it.
-  __attribute__((no_sanitize("address", "thread"))) void scan(uintptr_t lo, uintptr_t hi)
-      NO_THREAD_SAFETY_ANALYSIS {
-    lo = (lo + 7) & ~uintptr_t(7);
-    if (hi <= lo) return;
-    scanned_ += hi - lo;
-    // One compare rejects most words: every tracked region lies inside
-    // any_. Scanning a stack, most words that point into the stack region
-    // point into that same stack (frame pointers, addresses of locals):
-    // already reached. The loop keeps to registers; a candidate is handled
-    // out of line.
-    const uintptr_t any_lo = any_.lo, any_len = any_.hi - any_.lo;
-    const Range self = stacks_.contains(lo) ? Range{lo, hi} : Range{};
-    const auto* end = reinterpret_cast<const uintptr_t*>(hi & ~uintptr_t(7));
-    for (const uintptr_t* w = reinterpret_cast<const uintptr_t*>(lo); w < end; w++) {
-      uintptr_t v = *w;
-      if (v - any_lo < any_len && !self.contains(v)) follow(v, w, lo, hi);
-    }
+  bool chan_reached(hchan* c) {
+    ChanSlot* cs = chan_slot(c, false);
+    return cs && cs->reached;
   }
 
-  // A word of [lo, hi) at w with a value inside any_.
-  [[gnu::noinline]] void follow(uintptr_t v, const uintptr_t* w, uintptr_t lo, uintptr_t hi) NO_THREAD_SAFETY_ANALYSIS {
-    if (stacks_.contains(v)) {
-      GRecord* r = find_stack(v);
-      if (!r || r->stack_reached) return;
-      if (verbose())
-        vlog("leak pass: stack of goroutine %llu reached from %p (scanning %#lx-%#lx)", (unsigned long long)r->id,
-             static_cast<const void*>(w), (unsigned long)lo, (unsigned long)hi);
-      reach_stack(r);
-    } else if (arena_.contains(v)) {
-      void* obj = arena_find(reinterpret_cast<void*>(v));
-      if (!obj || *static_cast<const uint64_t*>(obj) != kChanMagic) return;
-      auto* c = static_cast<hchan*>(obj);
-      if (verbose() && !chan_reached(c))
-        vlog("leak pass: channel %p reached from %p (scanning %#lx-%#lx)", obj, static_cast<const void*>(w),
-             (unsigned long)lo, (unsigned long)hi);
-      reach_chan(c);
-    } else if (heap_.contains(v)) {
-      // Inside a block, or one past the end of one (or both: a block
-      // that starts where another ends).
-      heap::Block b[2];
-      for (int i = 0, n = heap::find_around(v, b); i < n; i++) reach_heap(b[i], w, lo, hi);
-    }
-  }
-
-  void reach_heap(const heap::Block& b, const uintptr_t* from, uintptr_t lo, uintptr_t hi) {
-    if (verbose() && !bit(marks_, b, false))
-      vlog("leak pass: heap block %#lx-%#lx reached from %p (scanning %#lx-%#lx)", (unsigned long)b.lo,
-           (unsigned long)b.hi, static_cast<const void*>(from), (unsigned long)lo, (unsigned long)hi);
-    reach_block(b);
-  }
-
-  // The bitmap bit of a block, from per-leaf bitmaps made on first use.
-  bool bit(uint64_t** maps, const heap::Block& sl, bool set) {
-    if (sl.leaf >= nleaves_) {  // cannot be: leaves are numbered before they are published
-      fail();  // no report rather than a block left unscanned
-      return true;
-    }
-    uint64_t*& m = maps[sl.leaf];
-    if (!m) {
-      if (!set) return false;
-      if (!(m = s_.alloc<uint64_t>(heap::kLeafGranules / 64))) {
-        fail();
-        return true;
-      }
-    }
-    uint64_t mask = uint64_t(1) << (sl.granule & 63), &w = m[sl.granule / 64];
-    bool was = w & mask;
-    if (set) w |= mask;
-    return was;
-  }
-
-  void reach_block(const heap::Block& b) {
-    if (bit(marks_, b, true)) return;
-    if (!deferred(b)) push({b.lo, b.hi});
-    if (nwatched_ && bit(watched_, b, false))
-      for (int32_t w = watch_slot(b.lo, false)->waiters; w >= 0; w = waiters_.data[w].next) make_runnable(waiters_.data[w].gi);
-  }
-
-  // Goroutine gi waits on a sync object inside heap block b.
+  // Goroutine gi waits on a sync object inside heap block b (setup only).
   void watch_block(const heap::Block& b, int gi) {
     WatchSlot* ws = watch_slot(b.lo, true);
     if (!ws || !waiters_.push(s_, Waiter{gi, ws->waiters})) return fail();
     ws->waiters = int32_t(waiters_.n - 1);
-    bit(watched_, b, true);
+    uint64_t mask;
+    if (uint64_t* w = bit_word(&workers_[0], watched_, b, &mask)) *w |= mask;
   }
 
   WatchSlot* watch_slot(uintptr_t block, bool insert) {
@@ -437,9 +691,56 @@ class Marker {
       if (watch_[i].block == block || !watch_[i].block) return &watch_[i];
   }
 
-  bool chan_reached(hchan* c) {
-    ChanSlot* cs = chan_slot(c, false);
-    return cs && cs->reached;
+  // ---- helper threads ----
+
+  struct Helper {
+    Marker* m;
+    int index;
+    pid_t tid;  // cleared by the kernel when the thread has exited
+  };
+
+  static int helper_main(void* arg) {
+    auto* h = static_cast<Helper*>(arg);
+    Marker& m = *h->m;
+    while (!m.go_.load(std::memory_order_acquire)) arch_pause();
+    m.work(m.workers_[h->index]);
+    return 0;
+  }
+
+  int auto_workers() const {
+    if (sweep_bytes_ < kParallelMin) return 1;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+    return std::clamp(CPU_COUNT(&set), 1, kMaxWorkers);
+  }
+
+  // Starts up to want - 1 helpers (want 0: automatic); nworkers_ counts
+  // the workers that run. Signals stay blocked in the helpers.
+  void start_helpers(int want) NO_THREAD_SAFETY_ANALYSIS {
+    if (want <= 0) want = auto_workers();
+    want = kRawThreads ? std::min(want, kMaxWorkers) : 1;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    for (int i = 1; i < want; i++) {
+      Worker& w = workers_[i];
+      char* stack = static_cast<char*>(s_.alloc_bytes(kHelperStack, 4096));
+      if (!(w.work = s_.alloc<ScanRange>(kLocalCap)) || !stack || mprotect(stack, 4096, PROT_NONE) != 0) break;
+      Helper& h = helpers_[i];
+      h = {this, i, 0};
+      constexpr int kFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+                             CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID;
+      if (clone(helper_main, stack + kHelperStack, kFlags, &h, &h.tid, nullptr, &h.tid) == -1) break;
+      nworkers_ = i + 1;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    go_.store(true, std::memory_order_release);
+  }
+
+  void join_helpers() {
+    for (int i = 1; i < nworkers_; i++)
+      for (pid_t t; (t = __atomic_load_n(&helpers_[i].tid, __ATOMIC_ACQUIRE)) != 0;)
+        syscall(SYS_futex, &helpers_[i].tid, FUTEX_WAIT, t, nullptr, nullptr, 0);
   }
 
   const GTable& g_;
@@ -448,20 +749,33 @@ class Marker {
   Scratch& s_;
   Range stacks_, arena_, heap_, any_;
   std::size_t nleaves_ = 0;
-  uint64_t** marks_ = nullptr;    // per leaf: reached blocks
+  // Per worker, per leaf: blocks it reached in phase A, and blocks it
+  // reached first in phase B.
+  uint64_t** marks_[kMaxWorkers] = {};
+  uint64_t** later_[kMaxWorkers] = {};
   uint64_t** watched_ = nullptr;  // per leaf: blocks with waiters
   WatchSlot* watch_ = nullptr;
   std::size_t watch_cap_ = 0, nwatched_ = 0;
-  ScratchVec<ScanRange> work_;
-  ScratchVec<Range> sweep_;   // root memory holding tracked blocks
-  std::size_t sweep_i_ = 0;   // the range being swept
-  std::size_t last_ = 0;      // the range deferred() found last
-  uintptr_t cursor_ = 0;      // in sweep_[sweep_i_]: blocks from here on are still to visit
   ScratchVec<Waiter> waiters_;
   ChanSlot* chans_ = nullptr;
   std::size_t chans_cap_ = 0, chans_used_ = 0;
+  const Range* sweep_ = nullptr;  // sorted, disjoint
+  std::size_t nsweep_ = 0;
+  uintptr_t sweep_bytes_ = 0;
+  ScratchVec<Range> chunks_;
+  std::atomic<std::size_t> next_chunk_{0};
+  // Workers.
+  Worker workers_[kMaxWorkers];
+  Helper helpers_[kMaxWorkers];
+  int nworkers_ = 1;
+  std::atomic<bool> go_{false};
+  std::atomic<bool> lock_{false};
+  ScratchVec<ScanRange> pool_;
+  std::atomic<std::size_t> pool_n_{0};
+  std::atomic<int> idle_[2]{};
+  std::atomic<bool> done_[2]{};
   uint64_t scanned_ = 0;
-  bool ok_ = true;
+  std::atomic<bool> ok_{true};
 };
 
 }  // namespace
@@ -482,13 +796,12 @@ void vlog(const char* fmt, ...) {
   (void)ignored;
 }
 
-bool mark(const GTable& g, Roots& roots, Scratch& s, uint64_t* scanned_bytes) {
+bool mark(const GTable& g, Roots& roots, Scratch& s, MarkStats* stats) {
   Marker m(g, s);
-  m.index_waiters();
-  m.add_timer_roots();
-  m.scan_roots(roots);
-  *scanned_bytes = m.scanned();
-  if (!m.ok()) return false;
+  m.run(roots, int(options().leak_workers));
+  stats->scanned_bytes = m.scanned();
+  stats->workers = m.workers();
+  if (!m.ok() || !s.ok()) return false;
   for (int i = 0; i < g.n; i++) g.gs[i].leaked |= g.gs[i].blocked && !g.gs[i].runnable;
   return true;
 }

@@ -146,7 +146,7 @@ PassResult checked_pass(bool detect, Stacks stacks) {
   PassResult res = run_pass(detect, stacks);
   if (!res.ok) throw pprof::PassError(res.error);
   std::lock_guard<std::mutex> g(stats_mu);
-  stats = {std::chrono::nanoseconds(res.pause_ns), res.scanned_bytes, int(res.gs.size()), res.leaked};
+  stats = {std::chrono::nanoseconds(res.pause_ns), res.scanned_bytes, int(res.gs.size()), res.leaked, res.mark_workers};
   return res;
 }
 
