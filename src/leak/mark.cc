@@ -150,7 +150,7 @@ struct alignas(128) Worker {  // alignas: no false sharing between workers
 
 class Marker {
  public:
-  Marker(const GTable& g, Scratch& s) : g_(g), gs_(g.gs), ng_(g.n), s_(s) {
+  Marker(const GTable& g, Scratch& s) : g_(g), gs_(g.gs), ng_(g.n), s_(s), verbose_(verbose()) {
     stacks_ = stack_region();
     arena_ = arena_range();
     any_ = {std::min(stacks_.lo, arena_.lo), std::max(stacks_.hi, arena_.hi)};
@@ -484,7 +484,7 @@ class Marker {
       // that starts where another ends).
       heap::Block b[2];
       for (int i = 0, n = heap::find_around(v, b); i < n; i++)
-        if (reach_block(me, b[i]) && verbose())
+        if (reach_block(me, b[i]) && verbose_)
           vlog("leak pass: heap block %#lx-%#lx reached from %p (scanning %#lx-%#lx)", (unsigned long)b[i].lo,
                (unsigned long)b[i].hi, static_cast<const void*>(w), (unsigned long)lo, (unsigned long)hi);
     }
@@ -524,7 +524,8 @@ class Marker {
 
   // The bitmap word holding b's bit, or null if b's leaf has no bitmap
   // (and create is false).
-  uint64_t* bit_word(Worker* me, uint64_t** maps, const heap::Block& b, uint64_t* mask) NO_THREAD_SAFETY_ANALYSIS {
+  [[gnu::always_inline]] uint64_t* bit_word(Worker* me, uint64_t** maps, const heap::Block& b, uint64_t* mask)
+      NO_THREAD_SAFETY_ANALYSIS {
     *mask = uint64_t(1) << (b.granule & 63);
     if (b.leaf >= nleaves_) {  // cannot be: leaves are numbered before they are published
       fail();                  // no report rather than a block left unscanned
@@ -562,7 +563,7 @@ class Marker {
   // its own bitmaps. Two workers may both find a block unmarked and both
   // scan it — a duplicate, never a block left out.
   bool test_and_set(Worker& me, uint64_t** const* maps, const heap::Block& b) {
-    for (int i = 0; i < nworkers_; i++)
+    for (int i = 0; nworkers_ > 1 && i < nworkers_; i++)
       if (i != me.index && test(maps[i], b)) return true;
     uint64_t mask;
     uint64_t* w = bit_word(&me, maps[me.index], b, &mask);
@@ -747,6 +748,7 @@ class Marker {
   GRecord* gs_;
   int ng_;
   Scratch& s_;
+  const bool verbose_;
   Range stacks_, arena_, heap_, any_;
   std::size_t nleaves_ = 0;
   // Per worker, per leaf: blocks it reached in phase A, and blocks it

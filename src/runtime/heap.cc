@@ -302,21 +302,22 @@ inline bool block_in(const Leaf* l, uintptr_t chunk, std::size_t j, Block* out) 
   return true;
 }
 
-// The nearest start at or below granule i of l, down to stop (a multiple
-// of 8, at most i); -1 if none. A byte at a time to a word boundary, then a
-// word at a time (little-endian: the highest set byte is the nearest).
+// The nearest start at or below granule i of l, down to stop (at most i);
+// -1 if none. Eight shadow bytes a load, ending at i (unaligned;
+// little-endian: the highest set byte is the nearest), then a byte at a
+// time for the last few above stop.
 long start_below(const Leaf* l, std::size_t i, std::size_t stop) {
   const auto* sh = reinterpret_cast<const uint8_t*>(l->shadow);
-  for (; (i & 7) != 7; i--) {
-    if (sh[i] & kStart) return long(i);
-    if (i == stop) return -1;
-  }
-  for (;; i -= 8) {
+  for (; i >= stop + 7; i -= 8) {
     uint64_t w;
     memcpy(&w, sh + i - 7, 8);
     w &= 0x8080808080808080ull;
     if (w) return long(i - 7) + (63 - __builtin_clzll(w)) / 8;
     if (i - 7 == stop) return -1;
+  }
+  for (;; i--) {
+    if (sh[i] & kStart) return long(i);
+    if (i == stop) return -1;
   }
 }
 
