@@ -99,16 +99,53 @@ struct Waiter {
   int32_t next;
 };
 
-struct ChanSlot {
-  hchan* c;
+// What is known of an address that goroutines may wait on: a channel, or
+// a heap block holding a sync object.
+struct WaitSlot {
+  uintptr_t key;    // the channel, the block's start; 0: empty
   int32_t waiters;  // first Waiter, -1: none
-  bool reached;
+  bool reached;     // channels: reached already
 };
 
-// Goroutines waiting on a sync object inside a heap block.
-struct WatchSlot {
-  uintptr_t block;  // the block's start; 0: empty
-  int32_t waiters;
+// Open addressing from an address to its slot, in scratch memory; grows
+// at half full.
+class WaitTable {
+ public:
+  // key's slot, made if insert; null if there is none, or if the table
+  // could not grow (scratch exhausted).
+  WaitSlot* find(Scratch& s, uintptr_t key, bool insert) {
+    if (insert && (used_ + 1) * 2 > cap_ && !grow(s)) return nullptr;
+    if (!cap_) return nullptr;
+    std::size_t mask = cap_ - 1;
+    for (std::size_t i = (key >> 3) * 0x9E3779B97F4A7C15ull >> 20 & mask;; i = (i + 1) & mask) {
+      if (slots_[i].key == key) return &slots_[i];
+      if (!slots_[i].key) {
+        if (!insert) return nullptr;
+        slots_[i] = {key, -1, false};
+        used_++;
+        return &slots_[i];
+      }
+    }
+  }
+
+  std::size_t size() const { return used_; }
+
+ private:
+  bool grow(Scratch& s) {
+    std::size_t ocap = cap_, ncap = cap_ ? cap_ * 2 : 256;
+    WaitSlot* old = slots_;
+    WaitSlot* fresh = s.alloc<WaitSlot>(ncap);
+    if (!fresh) return false;
+    slots_ = fresh;
+    cap_ = ncap;
+    used_ = 0;
+    for (std::size_t i = 0; i < ocap; i++)
+      if (old[i].key) *find(s, old[i].key, true) = old[i];
+    return true;
+  }
+
+  WaitSlot* slots_ = nullptr;
+  std::size_t cap_ = 0, used_ = 0;
 };
 
 // A range is scanned at most this much at a time (the rest goes back on
@@ -197,7 +234,7 @@ class Marker {
       GRecord& r = gs_[i];
       bool waiting = r.status == Gstatus::waiting || r.status == Gstatus::leaked;
       if (!waiting || !can_leak(r.reason)) {
-        if (verbose()) vlog("leak pass: goroutine %llu is a root (%s%s%s)", (unsigned long long)r.id, gstatus_string(r.status),
+        if (verbose_) vlog("leak pass: goroutine %llu is a root (%s%s%s)", (unsigned long long)r.id, gstatus_string(r.status),
                             r.reason != WaitReason::none ? ", " : "", wait_reason_string(r.reason));
         make_runnable(me, i);
         continue;
@@ -217,7 +254,7 @@ class Marker {
           // Anywhere else — global, untracked heap, unknown, a reached
           // stack, the arena — counts as reachable (soundness before
           // precision).
-          if (verbose())
+          if (verbose_)
             vlog("leak pass: goroutine %llu waits on %p outside unreached stacks: runnable", (unsigned long long)r.id, w);
           make_runnable(me, i);
         }
@@ -466,7 +503,7 @@ class Marker {
       Locked l(*this, me);
       GRecord* r = find_stack(v);
       if (!r || r->stack_reached) return;
-      if (verbose())
+      if (verbose_)
         vlog("leak pass: stack of goroutine %llu reached from %p (scanning %#lx-%#lx)", (unsigned long long)r->id,
              static_cast<const void*>(w), (unsigned long)lo, (unsigned long)hi);
       reach_stack(me, r);
@@ -475,7 +512,7 @@ class Marker {
       if (!obj || *static_cast<const uint64_t*>(obj) != kChanMagic) return;
       auto* c = static_cast<hchan*>(obj);
       Locked l(*this, me);
-      if (verbose() && !chan_reached(c))
+      if (verbose_ && !chan_reached(c))
         vlog("leak pass: channel %p reached from %p (scanning %#lx-%#lx)", obj, static_cast<const void*>(w),
              (unsigned long)lo, (unsigned long)hi);
       reach_chan(me, c);
@@ -500,9 +537,9 @@ class Marker {
       if (test_any(marks_, b) || test_and_set(me, later_, b)) return false;
       push(me, {b.lo, b.hi});
     }
-    if (nwatched_ && test(watched_, b)) {
+    if (watches_.size() && test(watched_, b)) {
       Locked l(*this, me);
-      for (int32_t w = watch_slot(b.lo, false)->waiters; w >= 0; w = waiters_.data[w].next)
+      for (int32_t w = watches_.find(s_, b.lo, false)->waiters; w >= 0; w = waiters_.data[w].next)
         make_runnable(me, waiters_.data[w].gi);
     }
     return true;
@@ -594,44 +631,10 @@ class Marker {
     reach_stack(me, &r);
   }
 
-  ChanSlot* chan_slot(hchan* c, bool insert) {
-    if (insert && (chans_used_ + 1) * 2 > chans_cap_) grow_chans();
-    if (!chans_) return nullptr;
-    std::size_t mask = chans_cap_ - 1;
-    std::size_t h = (reinterpret_cast<uintptr_t>(c) >> 4) * 0x9E3779B97F4A7C15ull >> 20;
-    for (std::size_t i = h & mask;; i = (i + 1) & mask) {
-      if (chans_[i].c == c) return &chans_[i];
-      if (!chans_[i].c) {
-        if (!insert) return nullptr;
-        chans_[i] = {c, -1, false};
-        chans_used_++;
-        return &chans_[i];
-      }
-    }
-  }
-
-  void grow_chans() {
-    std::size_t ncap = chans_cap_ ? chans_cap_ * 2 : 1024;
-    ChanSlot* old = chans_;
-    std::size_t ocap = chans_cap_;
-    chans_ = s_.alloc<ChanSlot>(ncap);
-    if (!chans_) {
-      fail();
-      chans_cap_ = 0;
-      return;
-    }
-    chans_cap_ = ncap;
-    chans_used_ = 0;
-    for (std::size_t i = 0; i < ocap; i++) {
-      if (!old[i].c) continue;
-      ChanSlot* n = chan_slot(old[i].c, true);
-      n->waiters = old[i].waiters;
-      n->reached = old[i].reached;
-    }
-  }
+  WaitSlot* chan_slot(hchan* c, bool insert) { return chans_.find(s_, reinterpret_cast<uintptr_t>(c), insert); }
 
   void add_chan_waiter(Worker& me, hchan* c, int gi) {
-    ChanSlot* cs = chan_slot(c, true);
+    WaitSlot* cs = chan_slot(c, true);
     if (!cs) return fail();
     if (cs->reached) return make_runnable(me, gi);
     if (!waiters_.push(s_, Waiter{gi, cs->waiters})) return fail();
@@ -640,7 +643,7 @@ class Marker {
 
   // The world is stopped: no channel lock is held, none is needed.
   void reach_chan(Worker& me, hchan* c) NO_THREAD_SAFETY_ANALYSIS {
-    ChanSlot* cs = chan_slot(c, true);
+    WaitSlot* cs = chan_slot(c, true);
     if (!cs) return fail();
     if (cs->reached) return;
     cs->reached = true;
@@ -652,44 +655,17 @@ class Marker {
   }
 
   bool chan_reached(hchan* c) {
-    ChanSlot* cs = chan_slot(c, false);
+    WaitSlot* cs = chan_slot(c, false);
     return cs && cs->reached;
   }
 
   // Goroutine gi waits on a sync object inside heap block b (setup only).
   void watch_block(const heap::Block& b, int gi) {
-    WatchSlot* ws = watch_slot(b.lo, true);
+    WaitSlot* ws = watches_.find(s_, b.lo, true);
     if (!ws || !waiters_.push(s_, Waiter{gi, ws->waiters})) return fail();
     ws->waiters = int32_t(waiters_.n - 1);
     uint64_t mask;
     if (uint64_t* w = bit_word(&workers_[0], watched_, b, &mask)) *w |= mask;
-  }
-
-  WatchSlot* watch_slot(uintptr_t block, bool insert) {
-    if (insert && (nwatched_ + 1) * 2 > watch_cap_) {
-      std::size_t ncap = watch_cap_ ? watch_cap_ * 2 : 256;
-      WatchSlot* old = watch_;
-      std::size_t ocap = watch_cap_;
-      if (!(watch_ = s_.alloc<WatchSlot>(ncap))) {
-        watch_cap_ = 0;
-        return nullptr;
-      }
-      watch_cap_ = ncap;
-      for (std::size_t i = 0; i < ocap; i++)
-        if (old[i].block) *watch_probe(old[i].block) = old[i];
-    }
-    WatchSlot* ws = watch_probe(block);
-    if (insert && !ws->block) {
-      *ws = {block, -1};
-      nwatched_++;
-    }
-    return ws;
-  }
-
-  WatchSlot* watch_probe(uintptr_t block) {
-    std::size_t mask = watch_cap_ - 1;
-    for (std::size_t i = (block >> 3) * 0x9E3779B97F4A7C15ull >> 20 & mask;; i = (i + 1) & mask)
-      if (watch_[i].block == block || !watch_[i].block) return &watch_[i];
   }
 
   // ---- helper threads ----
@@ -756,11 +732,9 @@ class Marker {
   uint64_t** marks_[kMaxWorkers] = {};
   uint64_t** later_[kMaxWorkers] = {};
   uint64_t** watched_ = nullptr;  // per leaf: blocks with waiters
-  WatchSlot* watch_ = nullptr;
-  std::size_t watch_cap_ = 0, nwatched_ = 0;
+  WaitTable watches_;  // heap blocks with waiters
   ScratchVec<Waiter> waiters_;
-  ChanSlot* chans_ = nullptr;
-  std::size_t chans_cap_ = 0, chans_used_ = 0;
+  WaitTable chans_;
   const Range* sweep_ = nullptr;  // sorted, disjoint
   std::size_t nsweep_ = 0;
   uintptr_t sweep_bytes_ = 0;

@@ -397,11 +397,18 @@ void die(const char* msg) {
   _exit(2);
 }
 
-// Maps the index's first segment unless STRAY_HEAP_TRACKING=0; no memory:
+// STRAY_HEAP_TRACKING=0, read here rather than through options(): the
+// first malloc comes before the options can be parsed (parsing allocates).
+// options.inc has the row, which checks the value when the runtime starts.
+bool tracking_off_in_env() {
+  const char* env = getenv("STRAY_HEAP_TRACKING");
+  return env && strcmp(env, "0") == 0;
+}
+
+// Maps the index's first segment unless tracking is off; no memory:
 // tracking off.
 void map_index() {
-  const char* env = getenv("STRAY_HEAP_TRACKING");
-  if (env && strcmp(env, "0") == 0) return;
+  if (tracking_off_in_env()) return;
   top = static_cast<Top*>(carve(sizeof(Top)));
   tracking = top != nullptr;
 }
@@ -447,8 +454,7 @@ inline bool ready() {
 // and frees still erase them; and a child forked while another thread
 // held carve_lock must not find it held forever.
 [[gnu::constructor(101)]] void before_main() {
-  const char* env = getenv("STRAY_HEAP_TRACKING");
-  if (env && strcmp(env, "0") == 0) tracking = false;
+  if (tracking_off_in_env()) tracking = false;
   pthread_atfork(nullptr, nullptr, [] { carve_lock.store(false, std::memory_order_relaxed); });
 }
 
@@ -547,12 +553,21 @@ namespace h = stray::rt::heap;
 // strong, so these still come before the allocator's in the lookup order.
 #define STRAY_ALLOC_API extern "C" __attribute__((visibility("default"), weak))
 
-STRAY_ALLOC_API void* malloc(std::size_t n) {
-  if (!h::ready()) return h::boot_alloc(n, 16);
-  void* p = h::real.malloc(n);
-  h::track(p, n);
+// The common shape: boot memory until the allocator is resolved, then the
+// allocator's block of n bytes (Fn: which of its functions), tracked.
+namespace stray::rt::heap {
+namespace {
+template <auto Fn, class... Args>
+[[gnu::always_inline]] inline void* alloc_tracked(std::size_t n, std::size_t boot_align, Args... args) {
+  if (!ready()) return boot_alloc(n, boot_align);
+  void* p = (real.*Fn)(args...);
+  track(p, n);
   return p;
 }
+}  // namespace
+}  // namespace stray::rt::heap
+
+STRAY_ALLOC_API void* malloc(std::size_t n) { return h::alloc_tracked<&h::Allocator::malloc>(n, 16, n); }
 
 STRAY_ALLOC_API void free(void* p) {
   if (!p || h::in_boot(p)) return;
@@ -600,17 +615,11 @@ STRAY_ALLOC_API void* reallocarray(void* p, std::size_t m, std::size_t n) {
 }
 
 STRAY_ALLOC_API void* memalign(std::size_t align, std::size_t n) {
-  if (!h::ready()) return h::boot_alloc(n, align);
-  void* p = h::real.memalign(align, n);
-  h::track(p, n);
-  return p;
+  return h::alloc_tracked<&h::Allocator::memalign>(n, align, align, n);
 }
 
 STRAY_ALLOC_API void* aligned_alloc(std::size_t align, std::size_t n) {
-  if (!h::ready()) return h::boot_alloc(n, align);
-  void* p = h::real.aligned_alloc(align, n);
-  h::track(p, n);
-  return p;
+  return h::alloc_tracked<&h::Allocator::aligned_alloc>(n, align, align, n);
 }
 
 STRAY_ALLOC_API int posix_memalign(void** out, std::size_t align, std::size_t n) {
@@ -623,19 +632,9 @@ STRAY_ALLOC_API int posix_memalign(void** out, std::size_t align, std::size_t n)
   return err;
 }
 
-STRAY_ALLOC_API void* valloc(std::size_t n) {
-  if (!h::ready()) return h::boot_alloc(n, 4096);
-  void* p = h::real.valloc(n);
-  h::track(p, n);
-  return p;
-}
+STRAY_ALLOC_API void* valloc(std::size_t n) { return h::alloc_tracked<&h::Allocator::valloc>(n, 4096, n); }
 
-STRAY_ALLOC_API void* pvalloc(std::size_t n) {
-  if (!h::ready()) return h::boot_alloc(n, 4096);
-  void* p = h::real.pvalloc(n);
-  h::track(p, n);
-  return p;
-}
+STRAY_ALLOC_API void* pvalloc(std::size_t n) { return h::alloc_tracked<&h::Allocator::pvalloc>(n, 4096, n); }
 
 STRAY_ALLOC_API std::size_t malloc_usable_size(void* p) {
   if (!p) return 0;

@@ -3,7 +3,8 @@
 //
 // Owns: the Options struct, its one parser and the help text, all expanded
 // from the rows of options.inc. Every switch the runtime reads is a row
-// there; no other file calls getenv.
+// there; no other file calls getenv, except heap.cc for its own row
+// (malloc runs before the options can be parsed).
 //
 // Policy: a malformed or out-of-range value stops the program when the
 // runtime starts, with one line naming the variable and what it accepts
