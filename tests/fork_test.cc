@@ -502,7 +502,7 @@ TEST(Fork, BeforeRuntimeStartedChildGetsWorkingRuntime) {
 TEST(Fork, AfterTimerThreadOnlyChildTimerRecvDies) {
   STRAY_SKIP_WITHOUT_REEXEC();
   if (!in_fresh_process()) return;
-  auto t = stray::after(1ms);
+  auto t = stray::after(1h);
   ASSERT_EQ(stray::rt::timer_threads(), 1);
   stray::rt::WorkerInfo wi[1];
   ASSERT_EQ(stray::rt::workers(wi, 1), 0);

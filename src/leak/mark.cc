@@ -29,6 +29,14 @@
 //    each block marked in phase A as the sweep passes it. A block first
 //    reached in phase B gets a bit in a second bitmap (`later_`) and is
 //    pushed.
+// Phase A's fast path: a word that is exactly the start of a small block
+// (≤ heap::kSmallBytes, one shadow byte says so) in a sweep range only sets
+// the block's bit in a third bitmap, `starts_` — no search for the block
+// that may end where this one starts, which the word reaches too (a
+// pointer one past a block's end). The sweep settles that one: a block
+// whose end bit is set in starts_ was reached (swept_reached,
+// end_reached), and so was a block begun outside every sweep range that
+// ends there (checked where a range begins).
 // Invariant: every reached block is scanned — in phase A if pushed there,
 // by the sweep if deferred (the sweep visits every block starting in a
 // sweep range, and the phase A marks are final before it starts), in phase
@@ -167,12 +175,21 @@ constexpr std::size_t kLocalCap = 8192;
 constexpr uintptr_t kParallelMin = uintptr_t(64) << 20;
 constexpr int kMaxWorkers = 8;
 constexpr std::size_t kHelperStack = std::size_t(256) << 10;
+// The most mark bitmaps (64 KiB each) a worker prefaults at once.
+constexpr std::size_t kBitmapBatch = 32;
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool kRawThreads = false;
 #else
 constexpr bool kRawThreads = true;
 #endif
+
+// A piece of a sweep range, the unit workers take in phase B; first: it
+// opens the range.
+struct Chunk {
+  Range r;
+  bool first;
+};
 
 // One marking thread's state. Worker 0 is the pass thread.
 struct alignas(128) Worker {  // alignas: no false sharing between workers
@@ -181,7 +198,9 @@ struct alignas(128) Worker {  // alignas: no false sharing between workers
   int index = 0;
   int phase = 0;
   bool holds_lock = false;
-  std::size_t last_sweep = 0;  // the sweep range deferrable() found last
+  std::size_t last_sweep = 0;  // the sweep range in_sweep() found last
+  uint64_t* next_bitmap = nullptr;  // new_bitmap's batch
+  std::size_t bitmaps_left = 0, bitmap_batch = 2;
   uint64_t scanned = 0;
 };
 
@@ -196,7 +215,9 @@ class Marker {
       any_ = {std::min(any_.lo, heap_.lo), std::max(any_.hi, heap_.hi)};
       nleaves_ = heap::leaves();
       for (int i = 0; i < kMaxWorkers; i++)
-        if (!(marks_[i] = s_.alloc<uint64_t*>(nleaves_)) || !(later_[i] = s_.alloc<uint64_t*>(nleaves_))) fail();
+        if (!(marks_[i] = s_.alloc<uint64_t*>(nleaves_)) || !(starts_[i] = s_.alloc<uint64_t*>(nleaves_)) ||
+            !(later_[i] = s_.alloc<uint64_t*>(nleaves_)))
+          fail();
       if (!(watched_ = s_.alloc<uint64_t*>(nleaves_))) fail();
     }
   }
@@ -294,7 +315,7 @@ class Marker {
       sweep_bytes_ += sw[i].hi - sw[i].lo;
       for (uintptr_t lo = sw[i].lo; lo < sw[i].hi;) {
         uintptr_t hi = std::min(sw[i].hi, (lo & ~(kChunk - 1)) + kChunk);
-        if (!chunks_.push(s_, {lo, hi})) return fail();
+        if (!chunks_.push(s_, {{lo, hi}, lo == sw[i].lo})) return fail();
         lo = hi;
       }
     }
@@ -441,26 +462,42 @@ class Marker {
     bool outer_;
   };
 
-  // Sweeps chunk r: its root bytes around the blocks starting in it, and
-  // the blocks phase A deferred, in address order.
-  void sweep(Worker& me, Range r) {
+  // Sweeps chunk c: its root bytes around the blocks starting in it, and
+  // the blocks phase A reached and left to it, in address order.
+  void sweep(Worker& me, const Chunk& c) {
     constexpr int kBatch = 64;
     heap::Block batch[kBatch];
-    uintptr_t at = r.lo;
-    // A block starting below r is the previous chunk's (or not swept).
-    if (heap::find(at, &batch[0]) && batch[0].lo < at) at = batch[0].hi;
-    while (at < r.hi && ok()) {
-      int n = heap::starts_in(at, r.hi, batch, kBatch);
+    uintptr_t at = c.r.lo;
+    // A block begun below the chunk is the previous chunk's to sweep —
+    // unless the chunk opens a sweep range and the block begins outside
+    // every range: then nobody sweeps it, and a pointer to its end that
+    // phase A's fast path took (end_reached) must still reach it.
+    heap::Block around[2];
+    for (int i = 0, n = heap::find_around(at, around); i < n; i++) {
+      const heap::Block& b = around[i];
+      if (b.lo >= at) continue;
+      if (c.first && !in_sweep(me, b.lo) && end_reached(b)) reach_block(me, b);
+      at = std::max(at, b.hi);
+    }
+    while (at < c.r.hi && ok()) {
+      int n = heap::starts_in(at, c.r.hi, batch, kBatch);
       for (int i = 0; i < n; i++) {
         const heap::Block& b = batch[i];
         scan_pieces(me, at, b.lo);
-        if (b.hi - b.lo <= kSweepMax && test_any(marks_, b)) scan(me, b.lo, b.hi);
+        if (b.hi - b.lo <= kSweepMax) {
+          if (swept_reached(b)) {
+            scan(me, b.lo, b.hi);
+            fire_watches(me, b);
+          }
+        } else if (end_reached(b)) {
+          reach_block(me, b);  // pushed unless phase A pushed it
+        }
         at = b.hi;
         if (me.n >= kDrainAt) drain(me);
       }
       if (n < kBatch) {
-        scan_pieces(me, at, r.hi);
-        at = r.hi;
+        scan_pieces(me, at, c.r.hi);
+        at = c.r.hi;
       }
     }
     drain(me);
@@ -517,9 +554,17 @@ class Marker {
              (unsigned long)lo, (unsigned long)hi);
       reach_chan(me, c);
     } else if (heap_.contains(v)) {
+      heap::Block b[2];
+      // Phase A's fast path, for the commonest pointer: to the start of a
+      // small block that the sweep will scan. One shadow byte, one bit in
+      // this worker's starts_; a block ending at v, which v reaches too,
+      // is left to the sweep (end_reached).
+      if (me.phase == 0 && !verbose_ && heap::small_at(v, &b[0]) && in_sweep(me, v)) {
+        set(me, starts_, b[0]);
+        return;
+      }
       // Inside a block, or one past the end of one (or both: a block
       // that starts where another ends).
-      heap::Block b[2];
       for (int i = 0, n = heap::find_around(v, b); i < n; i++)
         if (reach_block(me, b[i]) && verbose_)
           vlog("leak pass: heap block %#lx-%#lx reached from %p (scanning %#lx-%#lx)", (unsigned long)b[i].lo,
@@ -533,28 +578,56 @@ class Marker {
       if (test_and_set(me, marks_, b)) return false;
       if (!deferrable(me, b)) push(me, {b.lo, b.hi});
     } else {
-      // Reached in phase A: scanned, or deferred to the sweep.
-      if (test_any(marks_, b) || test_and_set(me, later_, b)) return false;
+      // Reached in phase A: pushed there, or the sweep scans it.
+      if ((deferrable(me, b) ? swept_reached(b) : test_any(marks_, b)) || test_and_set(me, later_, b)) return false;
       push(me, {b.lo, b.hi});
     }
-    if (watches_.size() && test(watched_, b)) {
-      Locked l(*this, me);
-      for (int32_t w = watches_.find(s_, b.lo, false)->waiters; w >= 0; w = waiters_.data[w].next)
-        make_runnable(me, waiters_.data[w].gi);
-    }
+    fire_watches(me, b);
     return true;
+  }
+
+  // Makes runnable the goroutines waiting on a sync object in b.
+  void fire_watches(Worker& me, const heap::Block& b) {
+    if (!watches_.size() || !test(watched_, b)) return;
+    Locked l(*this, me);
+    for (int32_t w = watches_.find(s_, b.lo, false)->waiters; w >= 0; w = waiters_.data[w].next)
+      make_runnable(me, waiters_.data[w].gi);
   }
 
   // Whether phase B's sweep will scan b: small, and starting in a sweep
   // range.
-  bool deferrable(Worker& me, const heap::Block& b) {
-    if (b.hi - b.lo > kSweepMax || !nsweep_) return false;
-    if (sweep_[me.last_sweep].contains(b.lo)) return true;
+  bool deferrable(Worker& me, const heap::Block& b) { return b.hi - b.lo <= kSweepMax && in_sweep(me, b.lo); }
+
+  bool in_sweep(Worker& me, uintptr_t p) {
+    if (!nsweep_) return false;
+    if (sweep_[me.last_sweep].contains(p)) return true;
     const Range* it =
-        std::upper_bound(sweep_, sweep_ + nsweep_, b.lo, [](uintptr_t p, const Range& x) { return p < x.hi; });
-    if (it == sweep_ + nsweep_ || !it->contains(b.lo)) return false;
+        std::upper_bound(sweep_, sweep_ + nsweep_, p, [](uintptr_t a, const Range& x) { return a < x.hi; });
+    if (it == sweep_ + nsweep_ || !it->contains(p)) return false;
     me.last_sweep = std::size_t(it - sweep_);
     return true;
+  }
+
+  // Whether phase A reached small block b, which the sweep then scans: a
+  // pointer into it or one past its end (marks_), or a pointer exactly at
+  // its start or its end taken by the fast path (starts_; a bit at b.hi
+  // means a pointer that was exactly b.hi, since the fast path only sets
+  // bits where a block starts).
+  bool swept_reached(const heap::Block& b) { return test_any(marks_, b) || test_any(starts_, b) || end_reached(b); }
+
+  // Whether phase A's fast path took a pointer exactly one past b's end
+  // (where another block starts).
+  bool end_reached(const heap::Block& b) {
+    heap::Block e;
+    e.lo = e.hi = b.hi;
+    std::size_t g = b.granule + (b.hi - b.lo) / 8;
+    if (g < heap::kLeafGranules) {
+      e.leaf = b.leaf;
+      e.granule = uint32_t(g);
+    } else if (!heap::locate(b.hi, &e.leaf, &e.granule)) {
+      return false;
+    }
+    return test_any(starts_, e);
   }
 
   // ---- mark bits: per-leaf bitmaps, made on first use ----
@@ -569,17 +642,39 @@ class Marker {
       return nullptr;
     }
     uint64_t* m = __atomic_load_n(&maps[b.leaf], __ATOMIC_ACQUIRE);
-    if (!m && me) {
-      Locked l(*this, *me);
-      if (!(m = maps[b.leaf])) {
-        if (!(m = s_.alloc<uint64_t>(heap::kLeafGranules / 64))) {
-          fail();
-          return nullptr;
-        }
-        __atomic_store_n(&maps[b.leaf], m, __ATOMIC_RELEASE);
+    if (!m && me) {  // maps is me's own: nobody else publishes into it
+      if (!(m = new_bitmap(*me))) {
+        fail();
+        return nullptr;
       }
+      __atomic_store_n(&maps[b.leaf], m, __ATOMIC_RELEASE);
     }
     return m ? &m[b.granule / 64] : nullptr;
+  }
+
+  // A zeroed bitmap for one leaf, resident before any other worker can
+  // read it (prefault: mem.h), from a batch the worker takes from
+  // scratch memory — two bitmaps first, twice as many each time after, up
+  // to kBitmapBatch: a small pass populates little, a large one makes few
+  // system calls.
+  uint64_t* new_bitmap(Worker& me) NO_THREAD_SAFETY_ANALYSIS {
+    constexpr std::size_t kWords = heap::kLeafGranules / 64;
+    if (!me.bitmaps_left) {
+      uint64_t* batch;
+      {
+        Locked l(*this, me);
+        batch = s_.alloc<uint64_t>(kWords * me.bitmap_batch);
+      }
+      if (!batch) return nullptr;
+      prefault(batch, kWords * 8 * me.bitmap_batch);
+      me.next_bitmap = batch;
+      me.bitmaps_left = me.bitmap_batch;
+      me.bitmap_batch = std::min(me.bitmap_batch * 2, kBitmapBatch);
+    }
+    me.bitmaps_left--;
+    uint64_t* m = me.next_bitmap;
+    me.next_bitmap += kWords;
+    return m;
   }
 
   bool test(uint64_t** maps, const heap::Block& b) {
@@ -602,6 +697,12 @@ class Marker {
   bool test_and_set(Worker& me, uint64_t** const* maps, const heap::Block& b) {
     for (int i = 0; nworkers_ > 1 && i < nworkers_; i++)
       if (i != me.index && test(maps[i], b)) return true;
+    return set(me, maps, b);
+  }
+
+  // Sets b's bit in this worker's maps; true if it was set already (or
+  // the pass failed).
+  bool set(Worker& me, uint64_t** const* maps, const heap::Block& b) {
     uint64_t mask;
     uint64_t* w = bit_word(&me, maps[me.index], b, &mask);
     if (!w) return true;
@@ -727,9 +828,11 @@ class Marker {
   const bool verbose_;
   Range stacks_, arena_, heap_, any_;
   std::size_t nleaves_ = 0;
-  // Per worker, per leaf: blocks it reached in phase A, and blocks it
+  // Per worker, per leaf: blocks it reached in phase A (starts_: those
+  // its fast path took, by a pointer to their start), and blocks it
   // reached first in phase B.
   uint64_t** marks_[kMaxWorkers] = {};
+  uint64_t** starts_[kMaxWorkers] = {};
   uint64_t** later_[kMaxWorkers] = {};
   uint64_t** watched_ = nullptr;  // per leaf: blocks with waiters
   WaitTable watches_;  // heap blocks with waiters
@@ -738,7 +841,7 @@ class Marker {
   const Range* sweep_ = nullptr;  // sorted, disjoint
   std::size_t nsweep_ = 0;
   uintptr_t sweep_bytes_ = 0;
-  ScratchVec<Range> chunks_;
+  ScratchVec<Chunk> chunks_;
   std::atomic<std::size_t> next_chunk_{0};
   // Workers.
   Worker workers_[kMaxWorkers];

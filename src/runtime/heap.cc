@@ -94,6 +94,7 @@ constexpr std::size_t kLeafPages = std::size_t(1) << (kLeafShift - kPageShift);
 constexpr std::size_t kPageGranules = std::size_t(1) << (kPageShift - 3);
 constexpr uint8_t kStart = 0x80, kLarge = 0xFF;
 constexpr std::size_t kSmallMax = 126;  // granules a start byte can hold
+static_assert(kSmallBytes == kSmallMax * 8);
 static_assert(kLeafGranules == std::size_t(1) << (kLeafShift - 3));
 
 struct Leaf {
@@ -489,6 +490,24 @@ int find_around(uintptr_t p, Block out[2]) {
   const Leaf* prev = (p & kChunkMask) ? l : leaf_of(p - 1);
   Block& e = out[n];
   return prev && find_in(prev, p - 1, &e) && e.hi == p ? n + 1 : n;
+}
+
+bool small_at(uintptr_t p, Block* out) {
+  const Leaf* l = leaf_of(p);
+  if (!l || (p & 7)) return false;
+  std::size_t i = granule_in_leaf(p);
+  uint8_t b = l->shadow[i].load(std::memory_order_relaxed);
+  if (!(b & kStart) || b == kLarge) return false;
+  *out = {p, p + std::size_t(b & 0x7F) * 8, l->number, uint32_t(i)};
+  return true;
+}
+
+bool locate(uintptr_t a, uint32_t* leaf, uint32_t* granule) {
+  const Leaf* l = leaf_of(a);
+  if (!l) return false;
+  *leaf = l->number;
+  *granule = uint32_t(granule_in_leaf(a));
+  return true;
 }
 
 int starts_in(uintptr_t p, uintptr_t limit, Block* out, int max) {

@@ -39,6 +39,16 @@ bool find(uintptr_t p, Block* out);
 // (0-2) it wrote to out.
 int find_around(uintptr_t p, Block out[2]);
 
+// A live allocation of at most kSmallBytes starting exactly at p (one
+// shadow byte: the detector's fast path for pointers to objects' starts);
+// false if none starts at p or a larger one does.
+constexpr std::size_t kSmallBytes = 126 * 8;
+bool small_at(uintptr_t p, Block* out);
+
+// Where address a's mark bit lives (as Block::leaf, Block::granule);
+// false if no leaf indexes a.
+bool locate(uintptr_t a, uint32_t* leaf, uint32_t* granule);
+
 // The live allocations starting in [p, limit), in address order: writes
 // up to max of them to out and returns how many (fewer than max: there
 // are no more). A sweep over root memory calls it once per batch.

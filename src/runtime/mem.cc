@@ -8,6 +8,7 @@
 
 #include <errno.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -126,6 +127,17 @@ int runtime_mappings(Range* out, int max) {
     if (map_lo[i].load(std::memory_order_relaxed) && hi > lo) out[n++] = {lo, hi};
   }
   return n;
+}
+
+void prefault(void* p, std::size_t bytes) {
+  if (!bytes) return;
+  uintptr_t lo = reinterpret_cast<uintptr_t>(p) & ~uintptr_t(4095);
+  uintptr_t hi = (reinterpret_cast<uintptr_t>(p) + bytes + 4095) & ~uintptr_t(4095);
+  if (madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_POPULATE_WRITE) == 0) return;
+  // An atomic add of 0 faults each page in for writing at once (a load
+  // first would map the zero page) and keeps what the page held.
+  for (uintptr_t a = lo; a < hi; a += 4096)
+    __atomic_fetch_add(reinterpret_cast<char*>(std::max(a, reinterpret_cast<uintptr_t>(p))), 0, __ATOMIC_RELAXED);
 }
 
 // ---- Scratch ----

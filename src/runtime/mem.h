@@ -47,6 +47,13 @@ void register_runtime_mapping(void* p, std::size_t bytes);
 // Copies up to max runtime mappings into out; returns how many.
 int runtime_mappings(Range* out, int max);
 
+// Makes the pages of [p, p + bytes) resident and writable now: one system
+// call (MADV_POPULATE_WRITE, Linux 5.14+), else a write to each page.
+// Memory that several threads will read before one writes it: a read
+// first maps the shared zero page, and the write then has to flush every
+// thread's TLB (an interprocessor interrupt per page).
+void prefault(void* p, std::size_t bytes);
+
 // Detector scratch memory: a bump allocator over private mappings, usable
 // while the world is stopped (mmap is a system call, never malloc). Its
 // mappings are runtime memory. Not thread-safe; one per pass.
