@@ -143,6 +143,31 @@ TEST_P(Leak, Select) {
   expect_leaks({{"two_case_select", &l_select, "select", 1}});
 }
 
+std::atomic<int> l_via_a, l_via_b;
+
+[[gnu::noinline]] void block_via_a(Chan<int> c) { AT(l_via_a)(void) c.recv(); }
+[[gnu::noinline]] void block_via_b(Chan<int> c) { AT(l_via_b)(void) c.recv(); }
+
+// Parked stacks of one shape — the same depth, parked at the same place,
+// through the same entry — that differ in one return address: the pass
+// replays a kept walk for a stack only if it would have come out the same
+// (traceback.cc), so each goroutine is reported at its own line.
+[[gnu::noinline]] void same_shape_other_caller() {
+  for (int i = 0; i < 8; i++) {
+    auto c = make_chan<int>();
+    void (*block)(Chan<int>) = i % 2 ? block_via_b : block_via_a;
+    go([c, block] { block(c); });
+  }
+}
+
+TEST_P(Leak, ReplayedWalksKeepTheirOwnReturnAddresses) {
+  leaves_goroutines(kLeaks);
+  on_goroutine(same_shape_other_caller);
+  wait_until_waiting(8, WaitReason::chan_receive);
+  expect_leaks({{"same_shape_other_caller", &l_via_a, "chan receive", 4},
+                {"same_shape_other_caller", &l_via_b, "chan receive", 4}});
+}
+
 std::atomic<int> l_wg;
 
 [[gnu::noinline]] void wait_group_never_done() {

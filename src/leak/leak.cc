@@ -34,6 +34,7 @@ struct Pass {
   int64_t pause_ns = 0;
   bool ok = false;
   char why[256] = "";
+  ParkedWalks* walks = nullptr;  // unwind_stacks' replays (traceback.h)
 };
 
 
@@ -75,7 +76,7 @@ void unwind(Pass& p, GRecord& r) {
     r.npcs = traceback_regs(*r.regs, r.pcs, kMaxFrames);
     r.pc0_exact = true;
   } else if (r.status != Gstatus::running) {
-    r.npcs = traceback_parked(r.g->ctx, r.pcs, kMaxFrames);
+    r.npcs = traceback_parked(r.g->ctx, r.pcs, kMaxFrames, p.walks);
   }
 }
 
@@ -103,6 +104,7 @@ void mark_leaked(Pass& p) {
 }
 
 void unwind_stacks(Pass& p) {
+  p.walks = parked_walks_new(p.scratch);
   for (int i = 0; i < p.ng && p.scratch.ok(); i++)
     if (p.stacks == Stacks::all || (p.stacks == Stacks::leaked && p.gs[i].leaked)) unwind(p, p.gs[i]);
 }

@@ -3,6 +3,8 @@
 
 #include <boost/context/detail/fcontext.hpp>
 
+#include <atomic>
+
 namespace bctx = boost::context::detail;
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -72,7 +74,12 @@ inline void* landed(bctx::transfer_t t, Context* self) {
   return p->payload;
 }
 
+std::atomic<uintptr_t> base_return{0};
+
 void trampoline(bctx::transfer_t t) {
+  // The same address on every context; written once, read by tracebacks.
+  auto ra = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
+  if (base_return.load(std::memory_order_relaxed) != ra) base_return.store(ra, std::memory_order_relaxed);
   void (*entry)(void*) = static_cast<Pack*>(t.data)->entry;
   void* payload = landed(t, nullptr);
   entry(payload);
@@ -92,6 +99,8 @@ void ctx_make(Context* c, char* lo, char* top, void (*entry)(void*)) {
   c->tsan_fiber = __tsan_create_fiber(0);
 #endif
 }
+
+uintptr_t ctx_base_return() { return base_return.load(std::memory_order_relaxed); }
 
 void ctx_init_thread(Context* c) {
   *c = Context{};

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace stray::rt {
 
@@ -33,6 +34,13 @@ struct Context {
 // Prepares `c` to run entry(payload) on the stack [lo, top) when first
 // switched to. entry must never return.
 void ctx_make(Context* c, char* lo, char* top, void (*entry)(void* payload));
+
+// The return address at the bottom of every context's stack, where
+// Boost.Context's start-up code called the entry: code without unwind
+// information, so a traceback stops there rather than have the unwinder
+// search for it (a failed search costs it a dozen system calls). 0 until
+// a context has started.
+uintptr_t ctx_base_return();
 
 // The calling thread's own context (a worker's scheduler stack).
 void ctx_init_thread(Context* c);

@@ -28,6 +28,7 @@
 
 #include "runtime/arch.h"
 #include "runtime/fn_ref.h"
+#include "runtime/mem.h"
 #include "runtime/switch.h"
 #include "runtime/symbolize.h"
 
@@ -39,9 +40,18 @@ constexpr int kMaxFrames = 64;
 // (stacks are then reported empty).
 bool traceback_init();
 
+// Walks of parked stacks kept for one pass (in its scratch memory): a
+// stack of the same shape as a kept one — parked at the same place
+// through the same calls — takes the kept walk's frames after a check of
+// the slots the walk read, instead of a walk (traceback.cc says why that
+// is exact). Null: out of scratch memory.
+struct ParkedWalks;
+ParkedWalks* parked_walks_new(Scratch& s);
+
 // Return addresses of a suspended context, innermost first: a parked
-// goroutine's, from the registers its switch saved on its stack.
-int traceback_parked(const Context& ctx, uintptr_t* pcs, int max);
+// goroutine's, from the registers its switch saved on its stack. With
+// walks, reuses and keeps walks there.
+int traceback_parked(const Context& ctx, uintptr_t* pcs, int max, ParkedWalks* walks = nullptr);
 
 // The frames of a thread interrupted by a signal: pcs[0] is the
 // interrupted instruction itself, the rest return addresses.
