@@ -191,6 +191,19 @@ struct Chunk {
   bool first;
 };
 
+// One leaf's phase A bits (marks_ and starts_), every worker's, read a
+// word at a time: the sweep asks about blocks in address order. Phase A's
+// bits are final before anyone reads them so.
+struct PhaseABits {
+  uint32_t leaf = UINT32_MAX;
+  int nmarks = 0, nstarts = 0;
+  const uint64_t* marks[kMaxWorkers];
+  const uint64_t* starts[kMaxWorkers];
+  std::size_t word = SIZE_MAX;
+  uint64_t start = 0;  // every worker's starts_ bits at word...
+  uint64_t any = 0;    // ... and their marks_ bits too
+};
+
 // One marking thread's state. Worker 0 is the pass thread.
 struct alignas(128) Worker {  // alignas: no false sharing between workers
   ScanRange* work = nullptr;  // kLocalCap entries
@@ -199,6 +212,7 @@ struct alignas(128) Worker {  // alignas: no false sharing between workers
   int phase = 0;
   bool holds_lock = false;
   std::size_t last_sweep = 0;  // the sweep range in_sweep() found last
+  PhaseABits bits;                  // swept_reached's
   uint64_t* next_bitmap = nullptr;  // new_bitmap's batch
   std::size_t bitmaps_left = 0, bitmap_batch = 2;
   uint64_t scanned = 0;
@@ -476,30 +490,33 @@ class Marker {
     for (int i = 0, n = heap::find_around(at, around); i < n; i++) {
       const heap::Block& b = around[i];
       if (b.lo >= at) continue;
-      if (c.first && !in_sweep(me, b.lo) && end_reached(b)) reach_block(me, b);
+      if (c.first && !in_sweep(me, b.lo) && end_reached(me, b)) reach_block(me, b);
       at = std::max(at, b.hi);
     }
+    // [run, at): root bytes and reached blocks, scanned in one go when a
+    // block that is not scanned here (or the piece size) ends the run.
+    uintptr_t run = at;
     while (at < c.r.hi && ok()) {
       int n = heap::starts_in(at, c.r.hi, batch, kBatch);
       for (int i = 0; i < n; i++) {
         const heap::Block& b = batch[i];
-        scan_pieces(me, at, b.lo);
-        if (b.hi - b.lo <= kSweepMax) {
-          if (swept_reached(b)) {
-            scan(me, b.lo, b.hi);
-            fire_watches(me, b);
-          }
-        } else if (end_reached(b)) {
-          reach_block(me, b);  // pushed unless phase A pushed it
+        bool small = b.hi - b.lo <= kSweepMax;
+        if (small && swept_reached(me, b)) {
+          fire_watches(me, b);
+        } else {
+          scan_pieces(me, run, b.lo);
+          if (!small && end_reached(me, b)) reach_block(me, b);  // pushed unless phase A pushed it
+          run = b.hi;
         }
         at = b.hi;
-        if (me.n >= kDrainAt) drain(me);
+        if (at - run >= kScanPiece) {
+          scan_pieces(me, run, at);
+          run = at;
+        }
       }
-      if (n < kBatch) {
-        scan_pieces(me, at, c.r.hi);
-        at = c.r.hi;
-      }
+      if (n < kBatch) at = c.r.hi;
     }
+    scan_pieces(me, run, at);
     drain(me);
   }
 
@@ -579,7 +596,7 @@ class Marker {
       if (!deferrable(me, b)) push(me, {b.lo, b.hi});
     } else {
       // Reached in phase A: pushed there, or the sweep scans it.
-      if ((deferrable(me, b) ? swept_reached(b) : test_any(marks_, b)) || test_and_set(me, later_, b)) return false;
+      if ((deferrable(me, b) ? swept_reached(me, b) : test_any(marks_, b)) || test_and_set(me, later_, b)) return false;
       push(me, {b.lo, b.hi});
     }
     fire_watches(me, b);
@@ -613,21 +630,45 @@ class Marker {
   // its start or its end taken by the fast path (starts_; a bit at b.hi
   // means a pointer that was exactly b.hi, since the fast path only sets
   // bits where a block starts).
-  bool swept_reached(const heap::Block& b) { return test_any(marks_, b) || test_any(starts_, b) || end_reached(b); }
+  bool swept_reached(Worker& me, const heap::Block& b) {
+    const PhaseABits* pa = phase_a_bits(me, b.leaf, b.granule / 64);
+    return !pa || (pa->any >> (b.granule & 63) & 1) || end_reached(me, b);
+  }
 
   // Whether phase A's fast path took a pointer exactly one past b's end
   // (where another block starts).
-  bool end_reached(const heap::Block& b) {
-    heap::Block e;
-    e.lo = e.hi = b.hi;
-    std::size_t g = b.granule + (b.hi - b.lo) / 8;
-    if (g < heap::kLeafGranules) {
-      e.leaf = b.leaf;
-      e.granule = uint32_t(g);
-    } else if (!heap::locate(b.hi, &e.leaf, &e.granule)) {
-      return false;
+  bool end_reached(Worker& me, const heap::Block& b) {
+    uint32_t leaf = b.leaf, g = uint32_t(b.granule + (b.hi - b.lo) / 8);
+    if (b.granule + (b.hi - b.lo) / 8 >= heap::kLeafGranules && !heap::locate(b.hi, &leaf, &g)) return false;
+    const PhaseABits* pa = phase_a_bits(me, leaf, g / 64);
+    return !pa || (pa->start >> (g & 63) & 1);
+  }
+
+  // me.bits at word w of the leaf; null (and the pass failed) if there is
+  // no such leaf.
+  const PhaseABits* phase_a_bits(Worker& me, uint32_t leaf, std::size_t w) {
+    PhaseABits& pa = me.bits;
+    if (pa.leaf != leaf) {
+      if (leaf >= nleaves_) {  // cannot be: leaves are numbered before they are published
+        fail();                // no report rather than a block left unscanned
+        return nullptr;
+      }
+      pa.leaf = leaf;
+      pa.word = SIZE_MAX;
+      pa.nmarks = pa.nstarts = 0;
+      for (int i = 0; i < nworkers_; i++) {
+        if (const uint64_t* m = __atomic_load_n(&marks_[i][leaf], __ATOMIC_ACQUIRE)) pa.marks[pa.nmarks++] = m;
+        if (const uint64_t* m = __atomic_load_n(&starts_[i][leaf], __ATOMIC_ACQUIRE)) pa.starts[pa.nstarts++] = m;
+      }
     }
-    return test_any(starts_, e);
+    if (pa.word != w) {
+      pa.word = w;
+      pa.start = 0;
+      for (int i = 0; i < pa.nstarts; i++) pa.start |= pa.starts[i][w];
+      pa.any = pa.start;
+      for (int i = 0; i < pa.nmarks; i++) pa.any |= pa.marks[i][w];
+    }
+    return &pa;
   }
 
   // ---- mark bits: per-leaf bitmaps, made on first use ----
@@ -702,7 +743,7 @@ class Marker {
 
   // Sets b's bit in this worker's maps; true if it was set already (or
   // the pass failed).
-  bool set(Worker& me, uint64_t** const* maps, const heap::Block& b) {
+  [[gnu::always_inline]] bool set(Worker& me, uint64_t** const* maps, const heap::Block& b) {
     uint64_t mask;
     uint64_t* w = bit_word(&me, maps[me.index], b, &mask);
     if (!w) return true;
