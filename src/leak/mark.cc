@@ -213,6 +213,7 @@ struct alignas(128) Worker {  // alignas: no false sharing between workers
   bool holds_lock = false;
   std::size_t last_sweep = 0;  // the sweep range in_sweep() found last
   PhaseABits bits;                  // swept_reached's
+  heap::LeafView leaf;              // follow's fast path
   uint64_t* next_bitmap = nullptr;  // new_bitmap's batch
   std::size_t bitmaps_left = 0, bitmap_batch = 2;
   uint64_t scanned = 0;
@@ -576,7 +577,10 @@ class Marker {
       // small block that the sweep will scan. One shadow byte, one bit in
       // this worker's starts_; a block ending at v, which v reaches too,
       // is left to the sweep (end_reached).
-      if (me.phase == 0 && !verbose_ && heap::small_at(v, &b[0]) && in_sweep(me, v)) {
+      if (me.phase == 0 && !verbose_ && !(v & 7) &&
+          (v >> heap::kLeafShift == me.leaf.chunk || heap::view_leaf(v, &me.leaf)) &&
+          heap::small_starts_at(me.leaf, v) && in_sweep(me, v)) {
+        b[0] = {v, v, me.leaf.number, uint32_t((v >> 3) & (heap::kLeafGranules - 1))};
         set(me, starts_, b[0]);
         return;
       }

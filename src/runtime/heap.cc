@@ -85,14 +85,13 @@ namespace stray::rt::heap {
 namespace {
 
 constexpr unsigned kAddrBits = 47;   // user space on x86-64 and AArch64 (4-level paging)
-constexpr unsigned kLeafShift = 22;  // a leaf covers 4 MiB
 constexpr unsigned kMidShift = 34;   // a middle table covers 16 GiB
 constexpr std::size_t kTopEntries = std::size_t(1) << (kAddrBits - kMidShift);
 constexpr std::size_t kMidEntries = std::size_t(1) << (kMidShift - kLeafShift);
 constexpr std::size_t kPageShift = 12;
 constexpr std::size_t kLeafPages = std::size_t(1) << (kLeafShift - kPageShift);
 constexpr std::size_t kPageGranules = std::size_t(1) << (kPageShift - 3);
-constexpr uint8_t kStart = 0x80, kLarge = 0xFF;
+constexpr uint8_t kStart = kStartByte, kLarge = kLargeByte;
 constexpr std::size_t kSmallMax = 126;  // granules a start byte can hold
 static_assert(kSmallBytes == kSmallMax * 8);
 static_assert(kLeafGranules == std::size_t(1) << (kLeafShift - 3));
@@ -492,13 +491,11 @@ int find_around(uintptr_t p, Block out[2]) {
   return prev && find_in(prev, p - 1, &e) && e.hi == p ? n + 1 : n;
 }
 
-bool small_at(uintptr_t p, Block* out) {
+bool view_leaf(uintptr_t p, LeafView* out) {
   const Leaf* l = leaf_of(p);
-  if (!l || (p & 7)) return false;
-  std::size_t i = granule_in_leaf(p);
-  uint8_t b = l->shadow[i].load(std::memory_order_relaxed);
-  if (!(b & kStart) || b == kLarge) return false;
-  *out = {p, p + std::size_t(b & 0x7F) * 8, l->number, uint32_t(i)};
+  if (!l) return false;
+  static_assert(sizeof(std::atomic<uint8_t>) == 1);
+  *out = {p >> kLeafShift, reinterpret_cast<const uint8_t*>(l->shadow), l->number};
   return true;
 }
 

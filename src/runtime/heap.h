@@ -23,7 +23,7 @@ bool active();
 
 // A live allocation. leaf and granule say where its mark bit lives in the
 // detector's per-leaf bitmaps: leaf < leaves(), granule < kLeafGranules.
-constexpr std::size_t kLeafGranules = std::size_t(1) << 19;  // a leaf indexes 4 MiB
+constexpr std::size_t kLeafGranules = std::size_t(1) << 19;  // 4 MiB of 8-byte granules
 struct Block {
   uintptr_t lo = 0, hi = 0;  // [lo, hi): the allocation's recorded extent
   uint32_t leaf = 0, granule = 0;
@@ -39,11 +39,27 @@ bool find(uintptr_t p, Block* out);
 // (0-2) it wrote to out.
 int find_around(uintptr_t p, Block out[2]);
 
-// A live allocation of at most kSmallBytes starting exactly at p (one
-// shadow byte: the detector's fast path for pointers to objects' starts);
-// false if none starts at p or a larger one does.
+// The detector's fast path for the commonest pointer, to the start of a
+// small object: one leaf of the index, looked up once for many pointers
+// into the same 4 MiB, then one shadow byte per pointer (heap.cc has the
+// encoding).
+constexpr unsigned kLeafShift = 22;  // a leaf indexes 4 MiB
 constexpr std::size_t kSmallBytes = 126 * 8;
-bool small_at(uintptr_t p, Block* out);
+constexpr uint8_t kStartByte = 0x80, kLargeByte = 0xFF;
+struct LeafView {
+  uintptr_t chunk = UINTPTR_MAX;     // p >> kLeafShift of the addresses it indexes (none yet)
+  const uint8_t* shadow = nullptr;   // one byte per 8-byte granule
+  uint32_t number = 0;               // as Block::leaf
+};
+// The leaf indexing p; false (and *out unchanged) if there is none.
+bool view_leaf(uintptr_t p, LeafView* out);
+// Whether a live allocation of at most kSmallBytes starts at p (8-aligned,
+// in v's 4 MiB); its mark bit is granule (p >> 3) % kLeafGranules of leaf
+// v.number.
+inline bool small_starts_at(const LeafView& v, uintptr_t p) {
+  uint8_t b = __atomic_load_n(&v.shadow[(p >> 3) & (kLeafGranules - 1)], __ATOMIC_RELAXED);
+  return (b & kStartByte) && b != kLargeByte;
+}
 
 // Where address a's mark bit lives (as Block::leaf, Block::granule);
 // false if no leaf indexes a.
