@@ -544,11 +544,25 @@ class Marker {
     // out of line.
     const uintptr_t any_lo = any_.lo, any_len = any_.hi - any_.lo;
     const Range self = stacks_.contains(lo) ? Range{lo, hi} : Range{};
+    const bool fast = me.phase == 0 && !verbose_;
     const auto* end = reinterpret_cast<const uintptr_t*>(hi & ~uintptr_t(7));
     for (const uintptr_t* w = reinterpret_cast<const uintptr_t*>(lo); w < end; w++) {
       uintptr_t v = *w;
-      if (v - any_lo < any_len && !self.contains(v)) follow(me, v, w, lo, hi);
+      if (v - any_lo < any_len && !self.contains(v) && !(fast && took_start(me, v))) follow(me, v, w, lo, hi);
     }
+  }
+
+  // Phase A's fast path, for the commonest pointer: to the start of a
+  // small block that the sweep will scan. One shadow byte, one bit in this
+  // worker's starts_; a block ending at v, which v reaches too, is left to
+  // the sweep (end_reached). Tracked blocks lie outside the stacks and the
+  // arena: a start found here is none of theirs.
+  [[gnu::always_inline]] bool took_start(Worker& me, uintptr_t v) {
+    if ((v & 7) || !((v >> heap::kLeafShift == me.leaf.chunk || heap::view_leaf(v, &me.leaf)) &&
+                     heap::small_starts_at(me.leaf, v) && in_sweep(me, v)))
+      return false;
+    set(me, starts_, heap::Block{v, v, me.leaf.number, uint32_t((v >> 3) & (heap::kLeafGranules - 1))});
+    return true;
   }
 
   // A word of [lo, hi) at w with a value inside any_.
@@ -573,17 +587,6 @@ class Marker {
       reach_chan(me, c);
     } else if (heap_.contains(v)) {
       heap::Block b[2];
-      // Phase A's fast path, for the commonest pointer: to the start of a
-      // small block that the sweep will scan. One shadow byte, one bit in
-      // this worker's starts_; a block ending at v, which v reaches too,
-      // is left to the sweep (end_reached).
-      if (me.phase == 0 && !verbose_ && !(v & 7) &&
-          (v >> heap::kLeafShift == me.leaf.chunk || heap::view_leaf(v, &me.leaf)) &&
-          heap::small_starts_at(me.leaf, v) && in_sweep(me, v)) {
-        b[0] = {v, v, me.leaf.number, uint32_t((v >> 3) & (heap::kLeafGranules - 1))};
-        set(me, starts_, b[0]);
-        return;
-      }
       // Inside a block, or one past the end of one (or both: a block
       // that starts where another ends).
       for (int i = 0, n = heap::find_around(v, b); i < n; i++)
