@@ -542,13 +542,23 @@ class Marker {
     // point into that same stack (frame pointers, addresses of locals):
     // already reached. The loop keeps to registers; a candidate is handled
     // out of line.
-    const uintptr_t any_lo = any_.lo, any_len = any_.hi - any_.lo;
     const Range self = stacks_.contains(lo) ? Range{lo, hi} : Range{};
-    const bool fast = me.phase == 0 && !verbose_;
+    if (me.phase == 0 && !verbose_)
+      scan_words<true>(me, lo, hi, self);
+    else
+      scan_words<false>(me, lo, hi, self);
+  }
+
+  // scan's loop, one copy with phase A's fast path and one without (the
+  // sweep's stays in registers).
+  template <bool kFast>
+  __attribute__((no_sanitize("address", "thread"))) void scan_words(Worker& me, uintptr_t lo, uintptr_t hi,
+                                                                     Range self) NO_THREAD_SAFETY_ANALYSIS {
+    const uintptr_t any_lo = any_.lo, any_len = any_.hi - any_.lo;
     const auto* end = reinterpret_cast<const uintptr_t*>(hi & ~uintptr_t(7));
     for (const uintptr_t* w = reinterpret_cast<const uintptr_t*>(lo); w < end; w++) {
       uintptr_t v = *w;
-      if (v - any_lo < any_len && !self.contains(v) && !(fast && took_start(me, v))) follow(me, v, w, lo, hi);
+      if (v - any_lo < any_len && !self.contains(v) && !(kFast && took_start(me, v))) follow(me, v, w, lo, hi);
     }
   }
 
