@@ -162,6 +162,57 @@ TEST(HeapSound, OnlyAnEndPointerFromAGlobal) {
       });
 }
 
+// A block reached from a global that straddles a 4 MiB boundary (where the
+// sweep's chunks and the index's leaves end), the only handle in its part
+// past the boundary: the sweep scans the block whole, not up to its chunk's
+// end. The block just below it stays allocated and unreached, so that the
+// sweep's run of bytes to scan begins right at the straddler.
+constexpr std::size_t kStraddleBlock = 8 << 10;  // swept in passing (≤ 16 KiB), larger than a shadow byte says
+constexpr uintptr_t kChunkBytes = uintptr_t(4) << 20;
+char* g_straddler;
+uintptr_t g_below;  // hidden: the unreached block below it
+
+// The boundary inside [p, p + kStraddleBlock) with 64 bytes on both sides,
+// or 0.
+uintptr_t boundary_in(const char* p) {
+  uintptr_t lo = reinterpret_cast<uintptr_t>(p), b = (lo + kStraddleBlock) & ~(kChunkBytes - 1);
+  return b >= lo + 64 && b + 64 <= lo + kStraddleBlock ? b : 0;
+}
+
+TEST(HeapSound, ABlockAcrossAChunkBoundaryIsScannedWhole) {
+  expect_reachable(
+      1,
+      [](WaitGroup& done) {
+        // 8 KiB blocks until one crosses a boundary (a few hundred at most:
+        // one per 512 laid end to end); the others are freed.
+        std::vector<char*> spare;
+        char *p = nullptr, *below = nullptr;
+        while (!p && spare.size() < 4096) {
+          auto* q = static_cast<char*>(malloc(kStraddleBlock));
+          if (boundary_in(q)) {
+            p = q;
+          } else {
+            if (below) spare.push_back(below);
+            below = q;
+          }
+        }
+        for (char* q : spare) free(q);
+        ASSERT_NE(p, nullptr) << "no 8 KiB block crossed a 4 MiB boundary";
+        g_below = hide(below);
+        memset(p, 0, kStraddleBlock);
+        ::new (reinterpret_cast<void*>(boundary_in(p) + 8)) Chan<int>(parked_receiver(done));
+        g_straddler = p;
+      },
+      [] {
+        EXPECT_TRUE(tracked(g_straddler));
+        auto* ch = std::launder(reinterpret_cast<Chan<int>*>(boundary_in(g_straddler) + 8));
+        ch->send(1);
+        ch->~Chan();
+        free(g_straddler);
+        free(reveal<char>(g_below));
+      });
+}
+
 // ---- a blocked plain thread's thread_local and stack ----
 
 thread_local Box* tl_box;

@@ -515,7 +515,9 @@ class Marker {
           run = at;
         }
       }
-      if (n < kBatch) at = c.r.hi;
+      // No more blocks start here: the rest is root bytes, unless the last
+      // block, in the run, ends past the chunk.
+      if (n < kBatch) at = std::max(at, c.r.hi);
     }
     scan_pieces(me, run, at);
     drain(me);
