@@ -11,8 +11,9 @@
 //   running thread's register, an mmap region, objects placed in a custom
 //   arena's one malloc block, std containers and std::function, blocks from
 //   posix_memalign, aligned_alloc, calloc and a moving realloc, the far end
-//   of a large block, an end pointer, a block allocated before main; a
-//   Mutex, Cond and WaitGroup in a heap object). Each test runs a
+//   of a large block, the far side of a block across a 4 MiB boundary, an
+//   end pointer, a block allocated before main; a Mutex, Cond and WaitGroup
+//   in a heap object). Each test runs a
 //   pass and then wakes the goroutine through that reference: a report would
 //   be a false positive, which the test states and the soundness oracle
 //   (STRAY_LEAK_ORACLE=1, set by ctest) turns into an abort. A stress test
