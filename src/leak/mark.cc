@@ -226,7 +226,8 @@ class Marker {
     arena_ = arena_range();
     any_ = {std::min(stacks_.lo, arena_.lo), std::max(stacks_.hi, arena_.hi)};
     if (heap::active() && heap::lowest() < heap::highest()) {
-      heap_ = {heap::lowest(), heap::highest() + 1};  // + 1: one past the end of the highest block
+      indexed_ = {heap::lowest(), heap::highest()};
+      heap_ = {indexed_.lo, indexed_.hi + 1};  // + 1: one past the end of the highest block
       any_ = {std::min(any_.lo, heap_.lo), std::max(any_.hi, heap_.hi)};
       nleaves_ = heap::leaves();
       for (int i = 0; i < kMaxWorkers; i++)
@@ -310,20 +311,26 @@ class Marker {
     ScratchVec<Range> sweep;
     for (std::size_t i = 0; i < roots.ranges.n && ok(); i++) {
       ScanRange r = roots.ranges.data[i];
-      if (!r.around_heap || r.hi <= heap_.lo || r.lo >= heap_.hi) {
+      if (!r.around_heap || r.hi <= indexed_.lo || r.lo >= indexed_.hi) {
         push(me, {r.lo, r.hi});
         continue;
       }
-      Range in{std::max(r.lo, heap_.lo), std::min(r.hi, heap_.hi)};
+      // Cut at the leaves' bounds, which are aligned: a cut between two
+      // words loses neither (at heap_.hi, one past, the word at
+      // indexed_.hi was in neither part).
+      Range in{std::max(r.lo, indexed_.lo), std::min(r.hi, indexed_.hi)};
       if (!sweep.push(s_, in)) return fail();
       push(me, {r.lo, in.lo});  // the parts outside the heap's address range
       push(me, {in.hi, r.hi});
     }
     // Sorted and disjoint, as /proc/self/maps lists them; made so anyway:
-    // deferrable() searches them.
+    // in_sweep() searches them.
     Range* sw = sweep.data;
     std::sort(sw, sw + sweep.n, [](const Range& x, const Range& y) { return x.lo < y.lo; });
-    for (std::size_t i = 1; i < sweep.n; i++) sw[i].lo = std::min(std::max(sw[i].lo, sw[i - 1].hi), sw[i].hi);
+    for (std::size_t i = 1; i < sweep.n; i++) {  // a range inside the one before becomes empty, at its end
+      sw[i].lo = std::max(sw[i].lo, sw[i - 1].hi);
+      sw[i].hi = std::max(sw[i].hi, sw[i].lo);
+    }
     sweep_ = sw;
     nsweep_ = sweep.n;
     for (std::size_t i = 0; i < nsweep_ && ok(); i++) {
@@ -886,7 +893,9 @@ class Marker {
   int ng_;
   Scratch& s_;
   const bool verbose_;
-  Range stacks_, arena_, heap_, any_;
+  Range stacks_, arena_, any_;
+  Range indexed_;  // the leaves' address range: every tracked block lies inside
+  Range heap_;     // indexed_ and the address one past its end: a word here may refer to a block
   std::size_t nleaves_ = 0;
   // Per worker, per leaf: blocks it reached in phase A (starts_: those
   // its fast path took, by a pointer to their start), and blocks it
