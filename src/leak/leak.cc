@@ -104,6 +104,7 @@ void mark_leaked(Pass& p) {
 }
 
 void unwind_stacks(Pass& p) {
+  if (p.stacks == Stacks::none) return;
   p.walks = parked_walks_new(p.scratch);
   for (int i = 0; i < p.ng && p.scratch.ok(); i++)
     if (p.stacks == Stacks::all || (p.stacks == Stacks::leaked && p.gs[i].leaked)) unwind(p, p.gs[i]);

@@ -213,7 +213,7 @@ struct alignas(128) Worker {  // alignas: no false sharing between workers
   bool holds_lock = false;
   std::size_t last_sweep = 0;  // the sweep range in_sweep() found last
   PhaseABits bits;                  // swept_reached's
-  heap::LeafView leaf;              // follow's fast path
+  heap::LeafView leaf;              // took_start's
   uint64_t* next_bitmap = nullptr;  // new_bitmap's batch
   std::size_t bitmaps_left = 0, bitmap_batch = 2;
   uint64_t scanned = 0;

@@ -92,8 +92,7 @@ constexpr std::size_t kPageShift = 12;
 constexpr std::size_t kLeafPages = std::size_t(1) << (kLeafShift - kPageShift);
 constexpr std::size_t kPageGranules = std::size_t(1) << (kPageShift - 3);
 constexpr uint8_t kStart = kStartByte, kLarge = kLargeByte;
-constexpr std::size_t kSmallMax = 126;  // granules a start byte can hold
-static_assert(kSmallBytes == kSmallMax * 8);
+constexpr std::size_t kSmallMax = kSmallBytes / 8;  // granules a start byte can hold (126)
 static_assert(kLeafGranules == std::size_t(1) << (kLeafShift - 3));
 
 struct Leaf {
