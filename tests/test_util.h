@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "runtime/proc.h"
+#include "stray/gtest.h"
 #include "stray/stray.h"
 
 // For a test that runs this binary again in a new process: a death test
@@ -38,6 +39,15 @@ inline constexpr int kMaxParked = 4000;
 inline constexpr int kMaxParked = 1 << 30;
 #endif
 
+// Where a leak pass cannot run: under ThreadSanitizer (a pass fails with
+// PassError saying so) and under qemu-user (it cannot stop the world).
+// Tests that need one skip there.
+#if defined(__SANITIZE_THREAD__) || defined(STRAY_TEST_EMULATED)
+inline constexpr bool kNoPasses = true;
+#else
+inline constexpr bool kNoPasses = false;
+#endif
+
 // Blocks until at least n goroutines are waiting with the given reason
 // (leaked ones count: they wait forever).
 // Polls with yields: what it waits for is a state change inside the runtime
@@ -48,16 +58,11 @@ inline void wait_until_waiting(int n, rt::WaitReason reason) {
     std::this_thread::yield();
 }
 
-// The test property leaves_goroutines() records; test_main.cc looks for it.
-inline constexpr const char* kLeavesGoroutines = "leaves_goroutines";
-
 // Says that the running test leaves goroutines behind on purpose, and why
 // (a leak test's leaked goroutines, a goroutine parked on a nil channel
-// forever). Call it from the test body or its fixture's SetUp. The suite's
-// goroutine check (test_main.cc) then does not check this test, and what it
-// leaves becomes the next test's starting count. `why` is kept as the test's
-// "leaves_goroutines" property (--gtest_output=xml lists it).
-inline void leaves_goroutines(const char* why) { ::testing::Test::RecordProperty(kLeavesGoroutines, why); }
+// forever): the leak listener (test_main.cc, stray/gtest.h) does not check
+// this test. Call it from the test body or its fixture's SetUp.
+using stray::testing::leaves_goroutines;
 
 // A goroutine as a pass saw it: id, state, its stack (innermost first) and
 // where it was created, one line each.

@@ -13,11 +13,11 @@
 // reported by every later pass; num_goroutine() still counts it.
 //
 // Blind spots (false negatives: real leaks not reported): a channel or
-// sync object reachable from a global variable, from any malloc'd memory
-// (the heap is a root until allocations are attributed: a std::function,
-// shared_ptr or container holding a handle), from a goroutine that runs
-// forever without blocking, or from a plain thread; stale copies of a
-// handle left in dead memory. Hidden pointers (XOR-ed, compressed,
+// sync object reachable from a global variable, from memory the heap
+// index does not describe (mmap'd or custom-arena memory, every heap block
+// when STRAY_HEAP_TRACKING=0 or in sanitizer builds; docs/heap.md), from a
+// goroutine that runs forever without blocking, or from a plain thread;
+// stale copies of a handle left in dead memory. Hidden pointers (XOR-ed, compressed,
 // kept only in the kernel such as epoll_data, or written to a file) are the
 // one way to get a false positive: keep such objects reachable some other
 // way.

@@ -56,6 +56,7 @@ void fill_record(G* g, Fill* f) {
   r.leaked = st == Gstatus::leaked;  // reported by an earlier pass
   r.parent_id = g->parent_id;
   r.create_pc = reinterpret_cast<uintptr_t>(g->create_pc);
+  r.account = g->account;
   r.lo = reinterpret_cast<uintptr_t>(g->stack.lo);
   r.hi = reinterpret_cast<uintptr_t>(g->stack.hi);
   // Live from the stack pointer its last switch saved; classify corrects a
@@ -132,6 +133,15 @@ void stopped_phase(Pass& p) {
   return reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) + arch::kFrameToCallerSp;
 }
 
+constinit thread_local uintptr_t tls_entry = 0;  // PassEntry's sp, or 0
+
+// Where the detector's own frames begin on the pass thread: its caller's
+// stack pointer, or a PassEntry's further up the same stack.
+uintptr_t pass_entry_sp(uintptr_t caller) {
+  uintptr_t e = tls_entry;
+  return e > caller && e - caller <= (uintptr_t(1) << 20) ? e : caller;
+}
+
 // The pass's state lives in runtime memory, not on the stack the pass
 // scans: it holds the pass thread's registers (whose caller-saved ones may
 // carry any stale value) and pointers to goroutine records.
@@ -155,6 +165,15 @@ Pass* new_pass(bool detect, Stacks stacks) {
 }
 
 [[gnu::noinline]] PassResult run_pass(bool detect, Stacks stacks) {
+#if defined(__SANITIZE_THREAD__)
+  // ThreadSanitizer defers a signal to its own safe points, so the stop
+  // would wait out its timeout on a thread busy in user code, and a pass
+  // reads every thread's memory, which it would report as races.
+  (void)detect, (void)stacks;
+  PassResult unsupported;
+  unsupported.error = "leak passes are not supported under ThreadSanitizer";
+  return unsupported;
+#endif
   // In a forked child the threads a pass would stop are gone, and so may be
   // a pass that held pass_mu: refuse before waiting for it.
   die_if_forked_child();
@@ -170,7 +189,7 @@ Pass* new_pass(bool detect, Stacks stacks) {
     Pass& p;
     ~Destroy() { p.~Pass(); }
   } destroy{p};
-  p.entry_sp = caller_sp();
+  p.entry_sp = pass_entry_sp(caller_sp());
   getcontext(&p.self_uc);
   with_loader_lock([&p] { stopped_phase(p); });
 
@@ -204,5 +223,8 @@ Pass* new_pass(bool detect, Stacks stacks) {
   std::sort(res.gs.begin(), res.gs.end(), [](const GRecord& a, const GRecord& b) { return a.id < b.id; });
   return res;
 }
+
+PassEntry::PassEntry(uintptr_t sp) : saved_(tls_entry) { tls_entry = sp; }
+PassEntry::~PassEntry() { tls_entry = saved_; }
 
 }  // namespace stray::rt

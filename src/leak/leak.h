@@ -41,6 +41,7 @@ struct GRecord {
   int64_t waitsince = 0;
   uint64_t parent_id = 0;
   uintptr_t create_pc = 0;
+  const Account* account = nullptr;  // whom it is charged to (stray::testing)
   uintptr_t lo = 0, hi = 0;  // its stack
   uintptr_t live_lo = 0;     // lowest live address: saved or interrupted stack pointer
   const arch::Regs* regs = nullptr;  // a running goroutine's interrupted registers
@@ -148,6 +149,25 @@ enum class Stacks { none, leaked, all };
 // fixpoint and mark leaked goroutines; otherwise only snapshot. stacks:
 // whose stacks to unwind while the world is stopped.
 PassResult run_pass(bool detect, Stacks stacks);
+
+// Widens what a pass on this thread takes as the detector's own frames:
+// from `sp` down (the stack pointer of a caller further up) instead of
+// from run_pass's caller down, while the object lives. For wrappers that
+// run passes from frames of their own (stray::testing's checks: options,
+// lists of earlier looks, retry state), which hold no reference to user
+// memory that the caller does not hold too: their stale slots — what the
+// test's deeper calls left on the stack — would otherwise be roots that
+// hide a leak. Ignored unless sp is above run_pass's caller, within 1 MiB.
+class PassEntry {
+ public:
+  explicit PassEntry(uintptr_t sp);
+  ~PassEntry();
+  PassEntry(const PassEntry&) = delete;
+  PassEntry& operator=(const PassEntry&) = delete;
+
+ private:
+  uintptr_t saved_;
+};
 
 // STRAY_LEAK_VERBOSE=1: the phases say what they classified, and why each
 // goroutine was found runnable (every conservative decision). vlog writes

@@ -24,6 +24,7 @@
 #include "leak/leak.h"
 #include "runtime/proc.h"
 #include "pprof/proto.h"
+#include "pprof/report.h"
 #include "stray/go.h"
 #include "stray/pprof.h"
 #include "runtime/symbolize.h"
@@ -205,6 +206,14 @@ constexpr std::size_t kScrubBytes = 16 << 10;
 
 [[gnu::noinline]] std::vector<Goroutine> detect_impl() { return to_public(checked_pass(true, Stacks::leaked), true); }
 
+[[gnu::noinline]] std::vector<Charged> charged_impl() {
+  PassResult res = checked_pass(true, Stacks::all);
+  std::vector<Goroutine> pub = to_public(res, false);  // one record per res.gs entry, in order
+  std::vector<Charged> out(pub.size());
+  for (std::size_t i = 0; i < pub.size(); i++) out[i] = {std::move(pub[i]), res.gs[i].account};
+  return out;
+}
+
 }  // namespace
 
 int Profile::count() {
@@ -237,3 +246,12 @@ PassStats last_pass() {
 std::vector<Goroutine> goroutines() { return to_public(checked_pass(false, Stacks::all), false); }
 
 }  // namespace stray::pprof
+
+namespace stray::rt {
+
+std::vector<Charged> charged_goroutines() {
+  scrub_dead_stack(pprof::kScrubBytes);
+  return pprof::charged_impl();
+}
+
+}  // namespace stray::rt

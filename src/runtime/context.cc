@@ -25,6 +25,7 @@
 #include "stray/context.h"
 #include "stray/go.h"
 #include "stray/select.h"
+#include "runtime/g.h"
 #include "runtime/timers.h"
 
 namespace stray {
@@ -178,6 +179,7 @@ std::pair<Context, CancelFunc> with_deadline(const Context& parent, time_point d
     // cancellation, or for the context to be dropped, whichever comes first.
     n->stop_timer = make_chan<Unit>();
     std::weak_ptr<ContextNode> weak = n;
+    rt::ServiceSpawn service;  // stray::testing does not blame the test for it
     go([weak, d, done = n->done, stop = n->stop_timer] {
       // d and now are both >= 0 here (d was later than now at creation;
       // steady_clock counts from boot), so d - now cannot overflow. For

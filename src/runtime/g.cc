@@ -230,7 +230,27 @@ uint64_t goroutine_started() {
   return l.goidgen.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
-void goroutine_finished() { lists.ngoroutines.fetch_sub(1, std::memory_order_relaxed); }
+void goroutine_finished(G* g) {
+  lists.ngoroutines.fetch_sub(1, std::memory_order_relaxed);
+  if (Account* a = g->account) a->live.fetch_sub(1, std::memory_order_relaxed);
+}
+
+namespace {
+constinit std::atomic<Account*> spawn_acct{nullptr};
+constinit Account service;
+constinit thread_local int tls_service_spawns = 0;
+}  // namespace
+
+void set_spawn_account(Account* a) { spawn_acct.store(a, std::memory_order_relaxed); }
+
+Account* spawn_account(const G* creator) {
+  if (__builtin_expect(tls_service_spawns != 0, 0)) return &service;
+  return creator ? creator->account : spawn_acct.load(std::memory_order_relaxed);
+}
+
+Account* service_account() { return &service; }
+ServiceSpawn::ServiceSpawn() { tls_service_spawns++; }
+ServiceSpawn::~ServiceSpawn() { tls_service_spawns--; }
 
 int goroutines_live() { return lists.ngoroutines.load(std::memory_order_relaxed); }
 

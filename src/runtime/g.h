@@ -25,6 +25,16 @@ namespace stray::rt {
 struct G;
 using detail::hchan;
 
+// Whom a goroutine is charged to (stray::testing's per-test attribution,
+// src/testing/testing.cc): a goroutine inherits its creator's account, or,
+// made by a plain thread, the process's current one (set_spawn_account).
+// `live` counts the account's goroutines that have started and not
+// finished: a check polls it instead of stopping the world. Accounts are
+// never freed (one small object per test).
+struct Account {
+  std::atomic<int> live{0};
+};
+
 // Goroutine status. Each says who owns the stack, which queue the G is on,
 // and who may change it; every transition goes through casgstatus (g.cc).
 enum class Gstatus : uint8_t {
@@ -144,6 +154,7 @@ struct G {
   sudog* param = nullptr;    // the sudog that woke it (Go: g.param)
 
   uint64_t parent_id = 0;          // creator's id (0: created by a plain thread)
+  Account* account = nullptr;      // whom it is charged to (null: nobody)
   const void* create_pc = nullptr; // return address at the go() call
   void (*start_fn)(void*) = nullptr;  // the closure's run function
   void* closure = nullptr;            // on top of the G's own stack
@@ -222,10 +233,29 @@ G* gfget(GCache* local, std::size_t stack_size);
 
 // Counts a goroutine as started and returns its new id (1, 2, ...).
 uint64_t goroutine_started();
-// Counts a goroutine as finished.
-void goroutine_finished();
+// Counts a goroutine as finished (and off its account's live count).
+void goroutine_finished(G* g);
 // Goroutines started and not finished, leaked ones included (num_goroutine).
 int goroutines_live();
+
+// The account of goroutines that plain threads create from now on (null:
+// none); goroutines inherit their creator's. stray::testing sets it.
+void set_spawn_account(Account* a);
+// The account a goroutine made now is charged to: its creator's (creator
+// null: a plain thread), or the runtime's own inside a ServiceSpawn.
+Account* spawn_account(const G* creator);
+
+// The runtime's own goroutines (context deadlines): charged to
+// service_account(), which stray::testing never blames. Goroutines made on
+// this thread while one is in scope count as the runtime's.
+Account* service_account();
+class ServiceSpawn {
+ public:
+  ServiceSpawn();
+  ~ServiceSpawn();
+  ServiceSpawn(const ServiceSpawn&) = delete;
+  ServiceSpawn& operator=(const ServiceSpawn&) = delete;
+};
 
 // The calling plain thread's thread G, made on first use and released when
 // the thread exits.

@@ -603,7 +603,7 @@ void execute(P* p, G* g) {
     case Action::exit:
       casgstatus(g, Gstatus::running, Gstatus::dead);
       ctx_destroy(&g->ctx);
-      goroutine_finished();
+      goroutine_finished(g);
       gfput(&p->gfree, g);
       break;
   }
@@ -798,6 +798,8 @@ void spawn_start(Spawn sp, void (*run)(void*), const void* create_pc) {
   G* parent = current_goroutine();
   g->id = goroutine_started();
   g->parent_id = parent ? parent->id : 0;
+  g->account = spawn_account(parent);
+  if (g->account) g->account->live.fetch_add(1, std::memory_order_relaxed);
   g->create_pc = create_pc;
   g->start_fn = run;
   g->waitreason.store(WaitReason::none, std::memory_order_relaxed);
