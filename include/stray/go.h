@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <stdexcept>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -33,6 +34,17 @@
 #pragma GCC visibility push(default)
 
 namespace stray {
+
+// Thrown by a leak reclaim (stray::reclaim_leaked, stray/pprof.h) from the
+// call a leaked goroutine is blocked in, so that its stack unwinds: its
+// destructors run, and the goroutine ends quietly when the exception
+// leaves its function (any other escaping exception is a panic). what()
+// names the goroutine and what it waited for. A goroutine may catch it
+// and go on; if it blocks for good again, the next pass finds it again.
+class goroutine_leaked : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 // Per-spawn options (no Go counterpart: Go stacks grow).
 struct GoOptions {
@@ -48,7 +60,14 @@ struct Closure {
 
   static void run(void* self) {
     auto* c = static_cast<Closure*>(self);
-    std::apply(std::move(c->fn), std::move(c->args));
+    // Only goroutine_leaked is caught here: for any other exception the
+    // search finds no handler and the panic report sees the throwing
+    // frames still in place (src/runtime/panic.cc).
+    try {
+      std::apply(std::move(c->fn), std::move(c->args));
+    } catch (const goroutine_leaked&) {
+      // Reclaimed: its frames are unwound; its captures go below.
+    }
     detail::keep_frame();
     c->~Closure();
   }

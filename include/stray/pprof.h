@@ -190,4 +190,32 @@ DebugServer serve(std::string_view addr = "127.0.0.1:6060", const ServeLimits& l
 
 }  // namespace stray::pprof
 
+namespace stray {
+
+// Reclaim (opt-in; Go keeps leaked goroutines forever, the Golf paper
+// recovered them): resumes every goroutine a pass has proved leaked by
+// throwing goroutine_leaked (stray/go.h) from the call it blocks in, so its
+// destructors run, its stack goes back to the pool and num_goroutine()
+// drops. Returns how many it resumed or readied to resume.
+// * Blocked on a channel (send, receive, select, a nil channel): resumed
+//   at once. Every one of them is first taken off its channels' queues, so
+//   what another does while unwinding (a close, a send in a destructor)
+//   cannot reach it.
+// * Blocked on a Mutex, RWMutex, WaitGroup or Cond: left queued, and
+//   resumed when what it waits for is released — by the unwinding of the
+//   group it leaked with (a std::lock_guard releasing the Mutex) — so none
+//   of a group is resumed while another still holds it up. It then
+//   completes its acquisition, undoes it (unlocks; a Cond's wait returns
+//   with its Mutex locked, as any exception from it would) and throws. If
+//   nothing ever releases it, it stays parked and the next pass finds it
+//   again.
+// Soundness: a leaked goroutine can never be woken through stray's
+// primitives, so resuming it changes nothing any other goroutine observes
+// through them; what its destructors do is the program's own code (a
+// std::lock_guard on the way out releases its Mutex, as with any
+// exception) — hence opt-in. STRAY_RECLAIM=1 reclaims after every pass.
+int reclaim_leaked();
+
+}  // namespace stray
+
 #pragma GCC visibility pop

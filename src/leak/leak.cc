@@ -165,6 +165,9 @@ Pass* new_pass(bool detect, Stacks stacks) {
 }
 
 [[gnu::noinline]] PassResult run_pass(bool detect, Stacks stacks) {
+  // In a forked child the threads a pass would stop are gone, and so may be
+  // a pass that held pass_mu: refuse before waiting for it.
+  die_if_forked_child();
 #if defined(__SANITIZE_THREAD__)
   // ThreadSanitizer defers a signal to its own safe points, so the stop
   // would wait out its timeout on a thread busy in user code, and a pass
@@ -174,9 +177,6 @@ Pass* new_pass(bool detect, Stacks stacks) {
   unsupported.error = "leak passes are not supported under ThreadSanitizer";
   return unsupported;
 #endif
-  // In a forked child the threads a pass would stop are gone, and so may be
-  // a pass that held pass_mu: refuse before waiting for it.
-  die_if_forked_child();
   std::lock_guard<std::mutex> lock(pass_mu);
   traceback_init();
   // Map the runtime's regions now if nothing did yet: mapping them while

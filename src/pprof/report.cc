@@ -22,6 +22,7 @@
 #include <unordered_map>
 
 #include "leak/leak.h"
+#include "runtime/options.h"
 #include "runtime/proc.h"
 #include "pprof/proto.h"
 #include "pprof/report.h"
@@ -146,6 +147,7 @@ pprof::PassStats stats;  // guarded by stats_mu
 PassResult checked_pass(bool detect, Stacks stacks) {
   PassResult res = run_pass(detect, stacks);
   if (!res.ok) throw pprof::PassError(res.error);
+  if (detect && options().reclaim) (void)reclaim_leaked_gs();  // STRAY_RECLAIM=1
   std::lock_guard<std::mutex> g(stats_mu);
   stats = {std::chrono::nanoseconds(res.pause_ns), res.scanned_bytes, int(res.gs.size()), res.leaked, res.mark_workers};
   return res;
@@ -246,6 +248,12 @@ PassStats last_pass() {
 std::vector<Goroutine> goroutines() { return to_public(checked_pass(false, Stacks::all), false); }
 
 }  // namespace stray::pprof
+
+namespace stray {
+
+int reclaim_leaked() { return rt::reclaim_leaked_gs(); }
+
+}  // namespace stray
 
 namespace stray::rt {
 

@@ -43,6 +43,12 @@ void waitq::remove(sudog* sg) {
   sg->next = sg->prev = nullptr;
 }
 
+bool waitq::contains(const sudog* sg) const {
+  for (const sudog* s = first; s; s = s->next)
+    if (s == sg) return true;
+  return false;
+}
+
 sudog* waitq::dequeue() {
   for (;;) {
     sudog* sg = first;
@@ -120,12 +126,14 @@ bool block_on(hchan* c, waitq& q, void* ep, WaitReason reason) RELEASE(c->lock)
   gp->param = nullptr;
   q.enqueue(sg);
   rt::gopark(gp, chanparkcommit, &c->lock, reason);
-  // Woken by send_locked / recv_locked / close, which dequeued sg.
-  STRAY_DCHECK(gp->waiting == sg && gp->param == sg, "stray: G waiting list is corrupted (chan)");
+  // Woken by send_locked / recv_locked / close, or by a reclaim; each
+  // dequeued sg.
+  STRAY_DCHECK(gp->waiting == sg && (gp->param == sg || gp->reclaim), "stray: G waiting list is corrupted (chan)");
   gp->waiting = nullptr;
   gp->param = nullptr;
   bool ok = sg->success;
   rt::release_sudog(gp, sg);
+  rt::throw_if_reclaimed(gp, reason);
   return ok;
 }
 
@@ -177,6 +185,7 @@ bool chan_send(hchan* c, void* ep, bool block) {
   if (!c) {
     if (!block) return false;
     rt::gopark(rt::getg(), nullptr, nullptr, WaitReason::chan_send_nil);
+    rt::throw_if_reclaimed(rt::getg(), WaitReason::chan_send_nil);
     rt::fatal("stray: a goroutine blocked on a nil channel was woken");
   }
   c->lock.lock();
@@ -207,6 +216,7 @@ RecvResult chan_recv(hchan* c, void* ep, bool block) {
   if (!c) {
     if (!block) return {false, false};
     rt::gopark(rt::getg(), nullptr, nullptr, WaitReason::chan_receive_nil);
+    rt::throw_if_reclaimed(rt::getg(), WaitReason::chan_receive_nil);
     rt::fatal("stray: a goroutine blocked on a nil channel was woken");
   }
   c->lock.lock();
@@ -254,6 +264,17 @@ void chan_close(hchan* c) {
   }
   c->lock.unlock();
   rt::goready_list(ready);
+}
+
+void chan_detach(sudog* sg) {
+  hchan* c = sg->c;
+  rt::LockGuard g(c->lock);
+  for (waitq* q : {&c->recvq, &c->sendq}) {
+    if (q->contains(sg)) {
+      q->remove(sg);
+      return;
+    }
+  }
 }
 
 }  // namespace stray::detail

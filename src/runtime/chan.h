@@ -39,6 +39,7 @@ struct waitq {
   // Unlinks sg if it is still queued (select's pass 3: dequeue may have
   // unlinked it already while skipping it).
   void remove(rt::sudog* sg);
+  bool contains(const rt::sudog* sg) const;
 };
 
 // hchan::magic: the first word of every live channel object, so the leak
@@ -123,5 +124,9 @@ rt::G* recv_locked(hchan* c, rt::sudog* sg, void* ep) REQUIRES(c->lock);
 // Buffer steps.
 void bufsend_locked(hchan* c, void* ep) REQUIRES(c->lock);
 void bufrecv_locked(hchan* c, void* ep) REQUIRES(c->lock);
+
+// Takes sg off its channel's queue, if it is still on one (a reclaim,
+// src/runtime/reclaim.cc). Takes sg->c->lock.
+void chan_detach(rt::sudog* sg);
 
 }  // namespace stray::detail

@@ -282,6 +282,12 @@ int count_goroutines(Gstatus status, WaitReason reason) {
   return n;
 }
 
+void for_each_g_locked(FnRef<void(G*)> fn) {
+  GLists& l = lists;
+  LockGuard lg(l.allglock);
+  for (G* g = l.allgs; g; g = g->alllink) fn(g);
+}
+
 void for_each_g(FnRef<void(G*)> fn) NO_THREAD_SAFETY_ANALYSIS {
   for (G* g = lists.allgs; g; g = g->alllink) fn(g);
 }

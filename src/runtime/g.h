@@ -152,6 +152,8 @@ struct G {
   sudog* waiting = nullptr;  // sudogs of the channel operation / select it waits in
   const void* waiting_on = nullptr;  // the sync object (Mutex, WaitGroup, ...) it waits on
   sudog* param = nullptr;    // the sudog that woke it (Go: g.param)
+  bool reclaim = false;      // resumed by a reclaim: throw goroutine_leaked
+                             // (set before it is readied; reclaim.cc)
 
   uint64_t parent_id = 0;          // creator's id (0: created by a plain thread)
   Account* account = nullptr;      // whom it is charged to (null: nobody)
@@ -212,6 +214,26 @@ void casgstatus(G* g, Gstatus from, Gstatus to);
 // stays parked, and waking it later trips the soundness oracle.
 void set_leaked(G* g);
 
+// ---- reclaim (reclaim.cc) ----
+
+// Resumes every leaked goroutine with goroutine_leaked (stray::reclaim_leaked
+// says how); returns how many it resumed or readied to resume.
+int reclaim_leaked_gs();
+
+// For a goroutine back from a park: whether a reclaim resumed it; clears
+// the mark.
+inline bool take_reclaim(G* g) {
+  if (!g->reclaim) [[likely]]
+    return false;
+  g->reclaim = false;
+  return true;
+}
+// Throws goroutine_leaked naming g and what it waited for.
+[[noreturn]] void throw_leaked(const G* g, WaitReason reason);
+inline void throw_if_reclaimed(G* g, WaitReason reason) {
+  if (take_reclaim(g)) throw_leaked(g, reason);
+}
+
 // Broken-invariant report for a G: prints and aborts.
 [[noreturn]] void fatal_g(const char* what, const G* g);
 
@@ -265,6 +287,10 @@ G* thread_g();
 // wait reason `reason` (WaitReason::none: any). A racy snapshot for tests
 // and dumps.
 int count_goroutines(Gstatus status, WaitReason reason = WaitReason::none);
+
+// Calls fn(g) for every goroutine descriptor ever made (allgs), dead ones
+// included, holding allglock (fn must not take runtime locks or block).
+void for_each_g_locked(FnRef<void(G*)> fn);
 
 // Calls fn(g) for every goroutine descriptor ever made (allgs), dead ones
 // included. Takes no lock: for the leak detector with the world stopped.

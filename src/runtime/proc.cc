@@ -805,6 +805,7 @@ void spawn_start(Spawn sp, void (*run)(void*), const void* create_pc) {
   g->waitreason.store(WaitReason::none, std::memory_order_relaxed);
   g->waiting = nullptr;
   g->param = nullptr;
+  g->reclaim = false;
   ctx_make(&g->ctx, g->stack.lo + kCanaryBytes, static_cast<char*>(g->closure), goroutine_entry);
   g->status.store(Gstatus::runnable, std::memory_order_release);
   NoStop ns;

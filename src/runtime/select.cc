@@ -68,6 +68,7 @@ int selectgo(SelectCase* cases, int ncases, bool block, bool* received) NO_THREA
   if (ncases == 0) {
     if (!block) return -1;
     rt::gopark(rt::getg(), nullptr, nullptr, rt::WaitReason::select_no_cases);
+    rt::throw_if_reclaimed(rt::getg(), rt::WaitReason::select_no_cases);
     rt::fatal("stray: a goroutine blocked in select with no cases was woken");
   }
   if (ncases > kMaxCases) throw std::invalid_argument("stray::select: too many cases");
@@ -165,13 +166,14 @@ int selectgo(SelectCase* cases, int ncases, bool block, bool* received) NO_THREA
   ParkArg pa{cases, lockorder, n};
   rt::gopark(gp, selparkcommit, &pa, rt::WaitReason::select);
 
-  // Pass 3: dequeue from the channels that did not fire.
+  // Pass 3: dequeue from the channels that did not fire (none fired if a
+  // reclaim woke it).
   sellock(cases, lockorder, n);
   sudog* won = gp->param;
   if constexpr (rt::kDebugChecks) {
     bool mine = false;
     for (sudog* sg = gp->waiting; sg; sg = sg->waitlink) mine |= sg == won && sg->g == gp;
-    STRAY_DCHECK(mine, "stray: selectgo: woken by a sudog not on its case list");
+    STRAY_DCHECK(mine || gp->reclaim, "stray: selectgo: woken by a sudog not on its case list");
   }
   int chosen = -1;
   bool ok = false;
@@ -190,6 +192,7 @@ int selectgo(SelectCase* cases, int ncases, bool block, bool* received) NO_THREA
   gp->waiting = nullptr;
   gp->param = nullptr;
   selunlock(cases, lockorder, n);
+  rt::throw_if_reclaimed(gp, rt::WaitReason::select);  // a reclaim took every sudog off
   if (chosen < 0) rt::fatal("stray: select woken without a winning case");
   if (cases[chosen].is_send) {
     if (!ok) throw panic("send on closed channel");

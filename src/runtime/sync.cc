@@ -11,6 +11,10 @@
 // * RWMutex: reader_count_ goes negative by kMaxReaders while a writer is
 //   pending or active; reader_wait_ counts the readers the writer waits out.
 // * WaitGroup.state_: counter in the high 32 bits, waiters in the low 32.
+// * A waiter resumed by a reclaim (runtime/reclaim.cc) was woken the
+//   ordinary way, by a release: it completes its acquisition, undoes it
+//   and throws goroutine_leaked, leaving every counter as a waiter that
+//   came and went would.
 #include "runtime/fatal.h"
 #include "runtime/lock.h"
 #include "runtime/proc.h"
@@ -79,6 +83,7 @@ bool Mutex::try_lock() {
 
 void Mutex::lock_slow(detail::SyncWait why) {
   std::int64_t wait_start = 0;
+  bool reclaimed = false;  // a reclaim woke us (rt reclaim.cc): acquire, undo, throw
   bool starving = false;
   bool awoke = false;
   int iter = 0;
@@ -108,6 +113,7 @@ void Mutex::lock_slow(detail::SyncWait why) {
     bool lifo = wait_start != 0;  // waited before: back to the head of the queue
     if (wait_start == 0) wait_start = rt::nanotime();
     detail::sema_acquire(&sema_, lifo, why);
+    reclaimed = reclaimed || rt::take_reclaim(rt::getg());
     starving = starving || rt::nanotime() - wait_start > kStarvationNs;
     old = state_.load(std::memory_order_relaxed);
     if (old & kStarving) {
@@ -123,6 +129,10 @@ void Mutex::lock_slow(detail::SyncWait why) {
     iter = 0;
   }
   holder_.store(goroutine_id(), std::memory_order_relaxed);
+  if (reclaimed) {
+    unlock();
+    rt::throw_leaked(rt::getg(), reason_of(why));
+  }
 }
 
 void Mutex::unlock() {
@@ -155,8 +165,13 @@ void Mutex::unlock_slow(std::int32_t next) {
 // ---- RWMutex ----
 
 void RWMutex::lock_shared_impl() {
-  if (reader_count_.fetch_add(1, std::memory_order_acquire) + 1 < 0)
+  if (reader_count_.fetch_add(1, std::memory_order_acquire) + 1 < 0) {
     detail::sema_acquire(&reader_sem_, false, detail::SyncWait::rwmutex_rlock);  // a writer is pending
+    if (rt::take_reclaim(rt::getg())) {
+      unlock_shared();
+      rt::throw_leaked(rt::getg(), rt::WaitReason::sync_rwmutex_rlock);
+    }
+  }
 }
 
 bool RWMutex::try_lock_shared() {
@@ -183,8 +198,13 @@ void RWMutex::lock_impl() {
   w_.lock(detail::SyncWait::rwmutex_lock);  // first resolve competition with other writers
   // Announce the writer to readers, then wait for the active ones.
   std::int32_t r = reader_count_.fetch_sub(kMaxReaders, std::memory_order_acq_rel);
-  if (r != 0 && reader_wait_.fetch_add(r, std::memory_order_acq_rel) + r != 0)
+  if (r != 0 && reader_wait_.fetch_add(r, std::memory_order_acq_rel) + r != 0) {
     detail::sema_acquire(&writer_sem_, false, detail::SyncWait::rwmutex_lock);
+    if (rt::take_reclaim(rt::getg())) {
+      unlock();
+      rt::throw_leaked(rt::getg(), rt::WaitReason::sync_rwmutex_lock);
+    }
+  }
 }
 
 bool RWMutex::try_lock() {
@@ -237,6 +257,7 @@ void WaitGroup::wait_impl() {
     if ((state >> 32) == 0) return;
     if (state_.compare_exchange_weak(state, state + 1, std::memory_order_acq_rel)) {
       detail::sema_acquire(&sema_, false, detail::SyncWait::waitgroup_wait);
+      rt::throw_if_reclaimed(rt::getg(), rt::WaitReason::sync_waitgroup_wait);
       if (state_.load(std::memory_order_acquire) != 0)
         throw panic("sync: WaitGroup is reused before previous Wait has returned");
       return;
@@ -250,7 +271,11 @@ void Cond::wait_impl() {
   std::uint32_t t = detail::notify_add(&wait_);
   l_.unlock();
   detail::notify_wait(&notify_, t);
+  // Taken before the relock, which may park and must not consume it: a
+  // reclaimed wait returns by exception with l_ locked, as any would.
+  bool reclaimed = rt::take_reclaim(rt::getg());
   l_.lock();
+  if (reclaimed) rt::throw_leaked(rt::getg(), rt::WaitReason::sync_cond_wait);
 }
 
 }  // namespace stray
