@@ -212,6 +212,33 @@ TEST(Testing, VerifyNoneThrowsTheReportAndRunsCleanup) {
   EXPECT_THROW(t::retry({}), std::invalid_argument);
 }
 
+TEST(Testing, AWaiterOnAMutexIsToldWhoHoldsIt) {
+  SKIP_WITHOUT_PASSES();
+  stray::test::leaves_goroutines("leaks a Mutex's holder and its waiter");
+  auto holder = stray::make_chan<uint64_t>(1);
+  leak(1, stray::rt::WaitReason::sync_mutex_lock, [holder] {
+    auto m = std::make_shared<stray::Mutex>();
+    auto locked = stray::make_chan<int>();
+    stray::go([m, locked, holder] {
+      m->lock();
+      holder.send(stray::goroutine_id());
+      locked.send(1);
+      blocks_on_its_own_channel(stray::make_chan<int>());
+    });
+    (void)locked.recv();
+    stray::go([m] { m->lock(); });
+  });
+  uint64_t id = *holder.recv();
+  std::vector<Goroutine> gs = stray::testing::find();
+  ASSERT_EQ(gs.size(), 2u) << stray::testing::format_report(gs);
+  const Goroutine& waiter = gs[0].state == "sync.Mutex.Lock" ? gs[0] : gs[1];
+  EXPECT_EQ(waiter.state, "sync.Mutex.Lock");
+  EXPECT_EQ(waiter.lock_holder, id);
+  std::string report = stray::testing::format_report(gs);
+  EXPECT_TRUE(has(report, "[sync.Mutex.Lock (leaked)")) << report;
+  EXPECT_TRUE(has(report, "; the Mutex is held by goroutine " + std::to_string(id) + "]")) << report;
+}
+
 TEST(Testing, GoroutinesOfAnotherThreadAndTheirChildrenAreChargedToTheTest) {
   SKIP_WITHOUT_PASSES();
   stray::test::leaves_goroutines("leaks goroutines through a plain thread");

@@ -69,6 +69,8 @@ struct Goroutine {
   std::vector<Frame> stack;  // innermost first; stray's own frames left out
   Frame created_by;          // the function and line of the go() call
   std::uint64_t parent_id = 0;  // 0: created by a plain thread
+  std::uint64_t lock_holder = 0;  // blocked in Mutex::lock: the goroutine holding
+                                  // it (0: unknown, or a plain thread)
 };
 
 // Go: pprof.Profile.

@@ -31,6 +31,10 @@
 
 namespace stray {
 
+namespace detail {
+struct MutexView;  // the runtime's read-only view (src/runtime/sync.cc)
+}  // namespace detail
+
 // Go: sync.Mutex. BasicLockable + try_lock, so std::lock_guard and
 // std::unique_lock work. Not recursive: locking it twice from one goroutine
 // blocks forever (wait reason "sync.Mutex.Lock"). Fairness as in Go: normally
@@ -56,6 +60,7 @@ class Mutex {
 
  private:
   friend class RWMutex;
+  friend struct detail::MutexView;
   void lock(detail::SyncWait why) {
     std::int32_t unlocked = 0;
     if (state_.compare_exchange_strong(unlocked, kLocked, std::memory_order_acquire)) {

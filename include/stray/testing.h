@@ -137,7 +137,8 @@ void verify_none(O&&... options) {
 }
 
 // The report for gs: one block per distinct (creation site, wait site,
-// state), most goroutines first, in Go's debug=2 style:
+// state), most goroutines first, in Go's debug=2 style (a goroutine
+// blocked in Mutex::lock also says "; the Mutex is held by goroutine N"):
 //   2 goroutines [chan receive (leaked), waiting for 2.1 s] (ids 7, 9):
 //   worker(stray::Chan<int>)
 //   	/src/server.cc:42

@@ -14,6 +14,7 @@
 #include "runtime/arena.h"
 #include "runtime/lock.h"
 #include "runtime/proc.h"
+#include "runtime/sema.h"
 
 namespace stray::rt {
 namespace {
@@ -57,6 +58,9 @@ void fill_record(G* g, Fill* f) {
   r.parent_id = g->parent_id;
   r.create_pc = reinterpret_cast<uintptr_t>(g->create_pc);
   r.account = g->account;
+  // Waiting on a Mutex, which is live while it waits (sema.h).
+  if (st == Gstatus::waiting || st == Gstatus::leaked)
+    if (r.reason == WaitReason::sync_mutex_lock && g->waiting_on) r.lock_holder = mutex_holder(g->waiting_on);
   r.lo = reinterpret_cast<uintptr_t>(g->stack.lo);
   r.hi = reinterpret_cast<uintptr_t>(g->stack.hi);
   // Live from the stack pointer its last switch saved; classify corrects a

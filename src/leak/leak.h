@@ -42,6 +42,7 @@ struct GRecord {
   uint64_t parent_id = 0;
   uintptr_t create_pc = 0;
   const Account* account = nullptr;  // whom it is charged to (stray::testing)
+  uint64_t lock_holder = 0;  // waiting on a Mutex: the goroutine holding it
   uintptr_t lo = 0, hi = 0;  // its stack
   uintptr_t live_lo = 0;     // lowest live address: saved or interrupted stack pointer
   const arch::Regs* regs = nullptr;  // a running goroutine's interrupted registers

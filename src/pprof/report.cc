@@ -169,6 +169,7 @@ std::vector<pprof::Goroutine> to_public(const PassResult& res, bool leaked_only)
       g.created_by = {c.function, c.file, c.line};
     }
     g.parent_id = r.parent_id;
+    g.lock_holder = r.lock_holder;
     out.push_back(std::move(g));
   }
   return out;

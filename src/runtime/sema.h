@@ -49,4 +49,9 @@ void notify_list_notify_one(const void* key, std::atomic<uint32_t>* wait,
 void notify_list_notify_all(const void* key, std::atomic<uint32_t>* wait,
                             std::atomic<uint32_t>* notify);
 
+// The goroutine holding the stray::Mutex whose semaphore is `key` (what a
+// goroutine waiting with reason sync_mutex_lock waits on), 0 if unlocked
+// or held by a plain thread; a snapshot (sync.cc). The Mutex must be live.
+uint64_t mutex_holder(const void* key);
+
 }  // namespace stray::rt

@@ -15,6 +15,8 @@
 //   ordinary way, by a release: it completes its acquisition, undoes it
 //   and throws goroutine_leaked, leaving every counter as a waiter that
 //   came and went would.
+#include <cstddef>
+
 #include "runtime/fatal.h"
 #include "runtime/lock.h"
 #include "runtime/proc.h"
@@ -72,6 +74,16 @@ void notify_all(std::atomic<uint32_t>* wait, std::atomic<uint32_t>* notify) {
 }  // namespace detail
 
 // ---- Mutex ----
+
+namespace detail {
+struct MutexView {
+  static const Mutex* of_sema(const void* key) {
+    return reinterpret_cast<const Mutex*>(static_cast<const char*>(key) - offsetof(Mutex, sema_));
+  }
+};
+}  // namespace detail
+
+std::uint64_t rt::mutex_holder(const void* key) { return detail::MutexView::of_sema(key)->holder(); }
 
 bool Mutex::try_lock() {
   std::int32_t old = state_.load(std::memory_order_relaxed);

@@ -419,14 +419,15 @@ Option run_on_failure() { return make(Option::Impl(Option::Impl::on_failure)); }
 
 std::string format_report(const std::vector<Goroutine>& gs) {
   if (gs.empty()) return {};
-  // One block per (leaked, state, wait site, creation site), in first-seen
-  // order, then most goroutines first.
-  using Key = std::tuple<bool, std::string, std::string, int, std::string, std::string, int>;
+  // One block per (leaked, state, wait site, creation site, Mutex holder),
+  // in first-seen order, then most goroutines first.
+  using Key = std::tuple<bool, std::string, std::string, int, std::string, std::string, int, uint64_t>;
   std::map<Key, std::vector<const Goroutine*>> groups;
   std::vector<Key> order;
   for (const Goroutine& g : gs) {
     pprof::Frame top = g.stack.empty() ? pprof::Frame{} : g.stack.front();
-    Key k{!g.leaked, g.state, top.function, top.line, g.created_by.function, g.created_by.file, g.created_by.line};
+    Key k{!g.leaked,           g.state,           top.function,          top.line, g.created_by.function,
+          g.created_by.file,   g.created_by.line, g.lock_holder};
     auto [it, fresh] = groups.try_emplace(k);
     if (fresh) order.push_back(k);
     it->second.push_back(&g);
@@ -444,6 +445,7 @@ std::string format_report(const std::vector<Goroutine>& gs) {
     if (!first.leaked) running += members.size();
     std::string state = first.state + (first.leaked ? " (leaked)" : "");
     if (longest > nanoseconds(0)) state += ", waiting for " + format_wait(longest);
+    if (first.lock_holder) state += "; the Mutex is held by goroutine " + std::to_string(first.lock_holder);
     if (members.size() == 1) {
       out << "goroutine " << first.id << " [" << state << "]";
     } else {
