@@ -162,7 +162,7 @@ TEST(Reclaim, AServerLeakingPerRequestStaysFlat) {
   constexpr int kRequests = 100000, kPerPass = 1000;
   std::atomic<int> destroyed{0};
   int base = stray::num_goroutine();
-  long rss_early = 0;
+  [[maybe_unused]] long rss_early = 0;
   for (int r = 0; r < kRequests; r += kPerPass) {
     stray::WaitGroup batch;
     stray::test::on_goroutine([&] {
