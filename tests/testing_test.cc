@@ -239,6 +239,21 @@ TEST(Testing, AWaiterOnAMutexIsToldWhoHoldsIt) {
   EXPECT_TRUE(has(report, "; the Mutex is held by goroutine " + std::to_string(id) + "]")) << report;
 }
 
+// TestChecker's whole-program check, here over this test's goroutines (a
+// checker made inside a test checks that test's).
+TEST(Testing, TheProgramCheckIsSkippedAfterAFailedRunUnlessRunOnFailure) {
+  SKIP_WITHOUT_PASSES();
+  stray::test::leaves_goroutines("leaks one for the program check");
+  leak(1, stray::rt::WaitReason::chan_receive, [] { stray::go(blocks_on_its_own_channel, stray::make_chan<int>()); });
+  namespace t = stray::testing;
+  std::vector<int> codes;
+  auto record = t::cleanup([&](int code) { codes.push_back(code); });
+  EXPECT_EQ(t::TestChecker({record}).program_finished(false), "");
+  EXPECT_TRUE(has(t::TestChecker({record, t::run_on_failure()}).program_finished(false), "stray: 1 leaked goroutine"));
+  EXPECT_TRUE(has(t::TestChecker({record}).program_finished(true), "stray: 1 leaked goroutine"));
+  EXPECT_EQ(codes, (std::vector<int>{1, 1, 1})) << "the run failed, or its check did";
+}
+
 TEST(Testing, GoroutinesOfAnotherThreadAndTheirChildrenAreChargedToTheTest) {
   SKIP_WITHOUT_PASSES();
   stray::test::leaves_goroutines("leaks goroutines through a plain thread");

@@ -482,7 +482,7 @@ TestChecker::TestChecker(std::vector<Option> options) : state_(std::make_unique<
   std::lock_guard<std::mutex> g(mu);
   if (!checking) unaccounted = num_goroutine() > 0;
   checking = true;
-  rt::set_spawn_account(&outside);
+  if (!current_test) rt::set_spawn_account(&outside);  // inside a test: that test's stays
 }
 
 TestChecker::~TestChecker() {
