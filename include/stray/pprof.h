@@ -10,7 +10,8 @@
 //
 // Guarantee: a goroutine reported leaked can never run again (no false
 // positives). A leaked goroutine stays parked, keeps its stack and is
-// reported by every later pass; num_goroutine() still counts it.
+// reported by every later pass; num_goroutine() still counts it — unless
+// the program reclaims it (reclaim_leaked, below: opt-in).
 //
 // Blind spots (false negatives: real leaks not reported): a channel or
 // sync object reachable from a global variable, from memory the heap
