@@ -206,6 +206,8 @@ TEST(Report, PassStatsDescribeTheLastPass) {
   EXPECT_EQ(s.leaked, 5);
   EXPECT_EQ(s.goroutines, 5);
   EXPECT_GT(s.pause.count(), 0);
+  EXPECT_GE(s.total, s.pause);
+  EXPECT_EQ(s.mode, "inplace");
   EXPECT_GT(s.scanned_bytes, 0u);
 }
 

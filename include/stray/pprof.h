@@ -114,6 +114,11 @@ std::vector<Goroutine> goroutines();
 // What the last successful pass cost (all zero before the first).
 struct PassStats {
   std::chrono::nanoseconds pause{0};  // how long the world was stopped
+  std::chrono::nanoseconds total{0};  // the whole pass: stop, mark, every stack
+                                      // (the leaked ones are unwound after the
+                                      // world restarts: they cannot run again)
+  std::string mode = "inplace";       // how it ran: "inplace" (marked with the
+                                      // world stopped; the only mode so far)
   std::uint64_t scanned_bytes = 0;    // memory read by the mark phase
   int goroutines = 0;                 // live goroutines it examined
   int leaked = 0;                     // leaked goroutines it reported

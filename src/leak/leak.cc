@@ -32,7 +32,9 @@ struct Pass {
   GRecord* gs = nullptr;
   int ng = 0;
   MarkStats marked;
+  int64_t start_ns = 0;  // run_pass's start, once it holds pass_mu
   int64_t pause_ns = 0;
+  int64_t total_ns = 0;
   bool ok = false;
   char why[256] = "";
   ParkedWalks* walks = nullptr;  // unwind_stacks' replays (traceback.h)
@@ -108,11 +110,16 @@ void mark_leaked(Pass& p) {
     if (p.gs[i].leaked && p.gs[i].status == Gstatus::waiting) set_leaked(p.gs[i].g);
 }
 
-void unwind_stacks(Pass& p) {
-  if (p.stacks == Stacks::none) return;
-  p.walks = parked_walks_new(p.scratch);
+// Unwinds the wanted stacks of leaked goroutines (leaked) or of the others.
+// The others' stacks change as soon as the world runs again, so they are
+// unwound while it is stopped. A leaked goroutine never runs again — only
+// a reclaim could resume it, and the pass holds reclaim_mutex() — so its
+// stack is unwound after the restart, off the pause.
+void unwind_stacks(Pass& p, bool leaked) {
+  if (p.stacks == Stacks::none || (p.stacks == Stacks::leaked && !leaked)) return;
+  if (!p.walks) p.walks = parked_walks_new(p.scratch);
   for (int i = 0; i < p.ng && p.scratch.ok(); i++)
-    if (p.stacks == Stacks::all || (p.stacks == Stacks::leaked && p.gs[i].leaked)) unwind(p, p.gs[i]);
+    if (p.gs[i].leaked == leaked) unwind(p, p.gs[i]);
 }
 
 // Everything that needs the world stopped: the phases of leak.h in order.
@@ -125,7 +132,7 @@ void stopped_phase(Pass& p) {
          classify(p.world, p.entry_sp, table, p.scratch, &roots, p.why, sizeof p.why);  // 2. classify
   if (p.ok && p.detect) p.ok = mark(table, roots, p.scratch, &p.marked);               // 3-4. mark, fixpoint
   if (p.ok && p.detect) mark_leaked(p);                                                 // 5. verdict
-  if (p.ok) unwind_stacks(p);
+  if (p.ok) unwind_stacks(p, /*leaked=*/false);
   start_the_world(&p.world);
   p.pause_ns = nanotime() - t0;
   if (!p.ok && !p.why[0]) snprintf(p.why, sizeof p.why, "leak pass: out of scratch memory (mmap failed)");
@@ -189,17 +196,24 @@ Pass* new_pass(bool detect, Stacks stacks) {
   (void)stack_region();
   (void)arena_range();
   Pass& p = *new_pass(detect, stacks);
+  p.start_ns = nanotime();
   struct Destroy {
     Pass& p;
     ~Destroy() { p.~Pass(); }
   } destroy{p};
   p.entry_sp = pass_entry_sp(caller_sp());
   getcontext(&p.self_uc);
-  with_loader_lock([&p] { stopped_phase(p); });
+  {
+    std::lock_guard<std::mutex> no_reclaim(reclaim_mutex());
+    with_loader_lock([&p] { stopped_phase(p); });
+    if (p.ok) unwind_stacks(p, /*leaked=*/true);
+  }
+  p.total_ns = nanotime() - p.start_ns;
 
   PassResult res;
   res.ok = p.ok;
   res.pause_ns = p.pause_ns;
+  res.total_ns = p.total_ns;
   res.scanned_bytes = p.marked.scanned_bytes;
   res.mark_workers = p.marked.workers;
   if (!p.ok) {

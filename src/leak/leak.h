@@ -140,6 +140,7 @@ struct PassResult {
   std::vector<uintptr_t> frames;
   int leaked = 0;
   int64_t pause_ns = 0;         // world stopped
+  int64_t total_ns = 0;         // the whole pass, stacks included
   uint64_t scanned_bytes = 0;
   int mark_workers = 0;
 };

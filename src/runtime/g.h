@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 
 #include "runtime/arena.h"
 #include "runtime/fn_ref.h"
@@ -219,6 +220,12 @@ void set_leaked(G* g);
 // Resumes every leaked goroutine with goroutine_leaked (stray::reclaim_leaked
 // says how); returns how many it resumed or readied to resume.
 int reclaim_leaked_gs();
+
+// Held by a reclaim while it runs. A leak pass holds it from before it
+// stops the world until it has unwound the leaked stacks, which it does
+// after restarting the world: only a reclaim could make them run again.
+// Lock order: a pass's pass_mu, then this.
+std::mutex& reclaim_mutex();
 
 // For a goroutine back from a park: whether a reclaim resumed it; clears
 // the mark.

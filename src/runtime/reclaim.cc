@@ -36,7 +36,8 @@
 // found by the next pass and reclaimed again; one whose sync object is
 // never released stays parked (waiting, marked) and is found again too.
 //
-// Lock order: mu, then allglock or one channel lock at a time (never two).
+// Lock order: a pass's pass_mu, then mu, then allglock or one channel lock
+// at a time (never two).
 #include <cstdio>
 #include <mutex>
 
@@ -48,7 +49,7 @@
 namespace stray::rt {
 namespace {
 
-std::mutex mu;  // one reclaim at a time
+std::mutex mu;  // one reclaim at a time; passes hold it too (reclaim_mutex)
 
 bool on_semaphore(const G* g) { return g->waiting_on != nullptr; }
 
@@ -57,6 +58,8 @@ bool on_semaphore(const G* g) { return g->waiting_on != nullptr; }
 void unleak(G* g) { g->status.store(Gstatus::waiting, std::memory_order_release); }
 
 }  // namespace
+
+std::mutex& reclaim_mutex() { return mu; }
 
 int reclaim_leaked_gs() {
   std::lock_guard<std::mutex> lock(mu);
