@@ -77,25 +77,39 @@ void write_aligned(std::ostream& out, const std::vector<std::vector<std::string>
   }
 }
 
+// A record's return addresses as bytes: the key its stack is grouped by
+// (valid while the pass result lives).
+std::string_view pcs_key(const GRecord& r) {
+  return {reinterpret_cast<const char*>(r.pcs), std::size_t(r.npcs) * sizeof(uintptr_t)};
+}
+
 // Go's printCountProfile: one entry per distinct stack, most frequent first,
-// ties in the order of their "@ 0x…" keys.
+// ties in the order of their "@ 0x…" keys. Grouped by the raw addresses
+// (100k goroutines, a few distinct stacks: the text is made per stack).
 void write_count_profile(std::ostream& out, const std::string& name, const std::vector<const GRecord*>& gs) {
-  std::map<std::string, std::pair<int, const GRecord*>> groups;  // key: "@ 0x.. 0x.."
+  struct Group {
+    int count = 0;
+    const GRecord* first = nullptr;
+    std::string key;  // "@ 0x.. 0x.."
+  };
+  std::unordered_map<std::string_view, Group> groups;
   for (const GRecord* r : gs) {
-    std::string key = "@";
-    for (int i = 0; i < r->npcs; i++) key += " " + hex(r->pcs[i]);
-    auto& g = groups[key];
-    if (g.first++ == 0) g.second = r;
+    Group& g = groups[pcs_key(*r)];
+    if (g.count++ == 0) g.first = r;
   }
-  std::vector<std::pair<const std::string*, std::pair<int, const GRecord*>>> sorted;
-  for (const auto& [key, g] : groups) sorted.push_back({&key, g});
-  std::stable_sort(sorted.begin(), sorted.end(),
-                   [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  std::vector<Group*> sorted;
+  for (auto& [bytes, g] : groups) {
+    g.key = "@";
+    for (int i = 0; i < g.first->npcs; i++) g.key += " " + hex(g.first->pcs[i]);
+    sorted.push_back(&g);
+  }
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Group* a, const Group* b) { return a->count != b->count ? a->count > b->count : a->key < b->key; });
   out << name << " profile: total " << gs.size() << "\n";
-  for (const auto& [key, g] : sorted) {
-    out << g.first << " " << *key << "\n";
+  for (const Group* g : sorted) {
+    out << g->count << " " << g->key << "\n";
     std::vector<std::vector<std::string>> rows;
-    for (const Frame& f : frames_of(*g.second))
+    for (const Frame& f : frames_of(*g->first))
       rows.push_back({"#", hex(f.pc), f.function + "+" + hex(f.entry ? f.pc - f.entry : 0),
                       f.file + ":" + std::to_string(f.line)});
     write_aligned(out, rows);
@@ -120,19 +134,30 @@ void write_dump(std::ostream& out, const std::vector<GRecord>& gs) {
 }
 
 // Samples for profile.proto: one per distinct stack (and wait reason, for
-// leaked goroutines, which carry it as a "wait_reason" label).
+// leaked goroutines, which carry it as a "wait_reason" label), grouped by
+// the raw addresses, in the order of (addresses, reason).
 std::vector<ProtoSample> proto_samples(const std::vector<const GRecord*>& gs) {
-  std::map<std::pair<std::vector<uintptr_t>, std::string>, int64_t> groups;
+  struct KeyHash {
+    std::size_t operator()(const std::pair<std::string_view, const char*>& k) const {
+      return std::hash<std::string_view>()(k.first) ^ std::hash<const void*>()(k.second);
+    }
+  };
+  // The reason as wait_reason_string's static text (null: not leaked).
+  std::unordered_map<std::pair<std::string_view, const char*>, std::pair<int64_t, const GRecord*>, KeyHash> groups;
   for (const GRecord* r : gs) {
-    std::string reason = r->leaked ? wait_reason_string(r->reason) : "";
-    groups[{std::vector<uintptr_t>(r->pcs, r->pcs + r->npcs), reason}]++;
+    auto& g = groups[{pcs_key(*r), r->leaked ? wait_reason_string(r->reason) : nullptr}];
+    if (g.first++ == 0) g.second = r;
   }
   std::vector<ProtoSample> out;
-  for (const auto& [key, count] : groups) {
-    ProtoSample s{key.first, count, {}};
-    if (!key.second.empty()) s.labels.push_back({"wait_reason", key.second});
+  for (const auto& [key, g] : groups) {
+    ProtoSample s{std::vector<uintptr_t>(g.second->pcs, g.second->pcs + g.second->npcs), g.first, {}};
+    if (key.second) s.labels.push_back({"wait_reason", key.second});
     out.push_back(std::move(s));
   }
+  std::sort(out.begin(), out.end(), [](const ProtoSample& a, const ProtoSample& b) {
+    std::string_view ra = a.labels.empty() ? "" : a.labels[0].second, rb = b.labels.empty() ? "" : b.labels[0].second;
+    return a.pcs != b.pcs ? a.pcs < b.pcs : ra < rb;
+  });
   return out;
 }
 
