@@ -264,7 +264,8 @@ std::vector<Goroutine> look(const Spec& spec, const Scope& scope) {
 }
 
 // When no pass can run: waits under the policy for the scope's live count
-// to fall to the baseline, then passes, or throws why it cannot tell.
+// to fall to the baseline (the check then passes), or throws why it
+// cannot tell.
 void wait_by_count(const Spec& spec, const Scope& scope, const std::string& why) {
   auto start = Clock::now();
   for (int attempt = 0;; attempt++) {
