@@ -154,9 +154,10 @@ std::vector<ProtoSample> proto_samples(const std::vector<const GRecord*>& gs) {
     if (key.second) s.labels.push_back({"wait_reason", key.second});
     out.push_back(std::move(s));
   }
-  std::sort(out.begin(), out.end(), [](const ProtoSample& a, const ProtoSample& b) {
-    std::string_view ra = a.labels.empty() ? "" : a.labels[0].second, rb = b.labels.empty() ? "" : b.labels[0].second;
-    return a.pcs != b.pcs ? a.pcs < b.pcs : ra < rb;
+  static const std::string none;
+  auto reason = [](const ProtoSample& s) -> const std::string& { return s.labels.empty() ? none : s.labels[0].second; };
+  std::sort(out.begin(), out.end(), [&reason](const ProtoSample& a, const ProtoSample& b) {
+    return a.pcs != b.pcs ? a.pcs < b.pcs : reason(a) < reason(b);
   });
   return out;
 }
