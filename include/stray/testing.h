@@ -5,7 +5,9 @@
 // find() lists the goroutines a test should not have left behind, in two
 // kinds:
 // * leaked: a leak pass proved that nothing can ever wake them
-//   (pprof::detect_leaks). Found at once: no sleep, no retry.
+//   (pprof::detect_leaks). Reported at once, with no retry; goroutines of
+//   the scope still runnable or running then get up to 100 ms to block or
+//   end, so that the report says what they became.
 // * still running: alive, and not (yet) proven leaked — running, runnable,
 //   or blocked on something still reachable (a channel a global holds).
 //   These may be about to finish, so find() retries under the retry policy
