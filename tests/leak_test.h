@@ -73,15 +73,7 @@ inline bool matches(const pprof::Goroutine& g, const Site& s) {
 
 // Runs a shell command (here: `go tool pprof`, the profiles' real
 // consumer); returns its standard output and error.
-inline std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return "popen failed";
-  char buf[4096];
-  for (std::size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  pclose(p);
-  return out;
-}
+inline std::string run(const std::string& cmd) { return run_command(cmd).out; }
 
 // Runs f on a short-lived goroutine and waits for it. Scenarios start their
 // goroutines this way, so the test thread, which runs the pass and whose

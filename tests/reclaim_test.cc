@@ -3,12 +3,10 @@
 // they end (the suite's leak listener checks after each test that the
 // goroutines a test made are gone, so every test here that does not say
 // it leaves goroutines also checks that the reclaimed ones exited).
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -37,6 +35,17 @@ struct Tracked {
 
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
+// Blocks for good receiving on a channel only it holds. Reclaimed, it sends
+// goroutine_leaked's what() on `what` and lets the exception unwind on.
+void leak_telling(const stray::Chan<std::string>& what) {
+  try {
+    (void)stray::make_chan<int>().recv();
+  } catch (const stray::goroutine_leaked& e) {
+    what.send(e.what());
+    throw;
+  }
+}
+
 // Tests that count exact verdicts need the heap attributed: without the
 // index (sanitizer builds) every heap block is a root — a Mutex made with
 // make_shared, and stale handles in freed blocks (ASan's quarantine keeps
@@ -52,12 +61,7 @@ TEST(Reclaim, AGoroutineBlockedOnAChannelUnwindsAndEnds) {
   stray::test::on_goroutine([&] {
     stray::go([what, t = Tracked(&destroyed, &wg)] {
       Tracked inner(t.destroyed, t.wg);
-      try {
-        (void)stray::make_chan<int>().recv();
-      } catch (const stray::goroutine_leaked& e) {
-        what.send(e.what());
-        throw;
-      }
+      leak_telling(what);
     });
   });
   stray::test::wait_until_waiting(1, WaitReason::chan_receive);
@@ -84,12 +88,7 @@ TEST(Reclaim, AGroupLeakedTogetherUnwindsAsAGroup) {
     stray::go([m, locked, what, t = Tracked(&destroyed, &wg)] {
       std::lock_guard<stray::Mutex> hold(*m);
       locked.send(1);
-      try {
-        (void)stray::make_chan<int>().recv();
-      } catch (const stray::goroutine_leaked& e) {
-        what.send(e.what());
-        throw;
-      }
+      leak_telling(what);
     });
     (void)locked.recv();
     stray::go([m, what, t = Tracked(&destroyed, &wg)] {
@@ -205,14 +204,7 @@ struct ReclaimsAfterEveryPass : ::testing::Test {
   void TestBody() override {
     auto what = stray::make_chan<std::string>(1);
     stray::test::on_goroutine([what] {
-      stray::go([what] {
-        try {
-          (void)stray::make_chan<int>().recv();
-        } catch (const stray::goroutine_leaked& e) {
-          what.send(e.what());
-          throw;
-        }
-      });
+      stray::go(leak_telling, what);
     });
     stray::test::wait_until_waiting(1, WaitReason::chan_receive);
     EXPECT_EQ(stray::pprof::lookup("goroutineleak")->count(), 1);
@@ -229,16 +221,10 @@ struct ReclaimsAfterEveryPass : ::testing::Test {
 
 TEST(Reclaim, TheOptionReclaimsAfterEveryPass) {
   STRAY_SKIP_WITHOUT_REEXEC();
-  std::string cmd = std::string("STRAY_RECLAIM=1 ") + kChildEnv + "=1 '" +
-                    std::filesystem::read_symlink("/proc/self/exe").string() +
-                    "' --gtest_filter=ReclaimChild.AfterEveryPass 2>&1";
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  char buf[4096];
-  for (std::size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  int st = pclose(p);
-  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << out;
+  stray::test::CommandRun r =
+      stray::test::run_self(std::string("STRAY_RECLAIM=1 ") + kChildEnv + "=1", "ReclaimChild.AfterEveryPass");
+  const std::string& out = r.out;
+  EXPECT_EQ(r.exit_status, 0) << out;
   EXPECT_TRUE(has(out, "child got: goroutine ")) << out;
   EXPECT_TRUE(has(out, " leaked in [chan receive] and was reclaimed\n")) << out;
 }

@@ -4,8 +4,11 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -66,6 +69,36 @@ using stray::testing::leaves_goroutines;
 
 // A goroutine as a pass saw it: id, state, its stack (innermost first) and
 // where it was created, one line each.
+// What a shell command printed (stdout and stderr) and its exit status
+// (-1: it did not exit normally, or could not be started; out then says
+// "popen failed").
+struct CommandRun {
+  std::string out;
+  int exit_status = -1;
+};
+
+inline CommandRun run_command(const std::string& cmd) {
+  CommandRun r;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) {
+    r.out = "popen failed";
+    return r;
+  }
+  char buf[4096];
+  for (std::size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
+  int st = pclose(p);
+  if (WIFEXITED(st)) r.exit_status = WEXITSTATUS(st);
+  return r;
+}
+
+// Runs this test binary again with `env` (shell assignments) and only the
+// tests `filter` selects: for throwaway tests that must fail or leave
+// goroutines, which a test registers only when its env variable is set.
+inline CommandRun run_self(const std::string& env, const std::string& filter) {
+  return run_command(env + " '" + std::filesystem::read_symlink("/proc/self/exe").string() + "' --gtest_filter='" +
+                     filter + "'");
+}
+
 inline std::string describe(const pprof::Goroutine& g) {
   std::ostringstream s;
   s << "goroutine " << g.id << " [" << g.state << (g.leaked ? " (leaked)" : "") << "]";

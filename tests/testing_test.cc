@@ -10,7 +10,6 @@
 //   each runs in a child process (this binary again, with kChildEnv set,
 //   which registers them; ctest never lists them), and the outer test
 //   asserts on what the child printed and how it exited.
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -360,25 +359,12 @@ void register_child(const char* name) {
   return true;
 }();
 
-struct ChildRun {
-  std::string out;
-  int exit_status = -1;
-};
+using ChildRun = stray::test::CommandRun;
 
 // Runs this binary's TestingChild.<filter> with kChildEnv=mode and extra
-// environment; returns what it printed (stdout and stderr) and its status.
+// environment; returns what it printed and its status.
 ChildRun run_child(const std::string& filter, const std::string& mode = "1", const std::string& env = "") {
-  std::string cmd = env + " " + kChildEnv + "=" + mode + " '" +
-                    std::filesystem::read_symlink("/proc/self/exe").string() + "' --gtest_filter='TestingChild." +
-                    filter + "' 2>&1";
-  ChildRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  for (std::size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
-  int st = pclose(p);
-  if (WIFEXITED(st)) r.exit_status = WEXITSTATUS(st);
-  return r;
+  return stray::test::run_self(env + " " + kChildEnv + "=" + mode, "TestingChild." + filter);
 }
 
 TEST(TestingListener, CatchesEachOfTheThreeClassicLeaks) {
