@@ -117,8 +117,13 @@ struct PassStats {
   std::chrono::nanoseconds total{0};  // the whole pass: stop, mark, every stack
                                       // (the leaked ones are unwound after the
                                       // world restarts: they cannot run again)
-  std::string mode = "inplace";       // how it ran: "inplace" (marked with the
-                                      // world stopped; the only mode so far)
+  std::string mode = "inplace";       // how it ran (STRAY_LEAK_MODE):
+                                      // "snapshot" (marked in a forked copy of
+                                      // the stopped process; the world was
+                                      // stopped only for the fork) or
+                                      // "inplace" (marked with the world stopped)
+  std::string fallback;               // why a pass that could have run in a
+                                      // snapshot ran in place ("" otherwise)
   std::uint64_t scanned_bytes = 0;    // memory read by the mark phase
   int goroutines = 0;                 // live goroutines it examined
   int leaked = 0;                     // leaked goroutines it reported

@@ -1,18 +1,42 @@
-// leak.cc — the leak pass's driver: runs the phases of leak.h in order.
+// leak.cc — the leak pass's driver: runs the phases of leak.h in order,
+// in one of two modes (STRAY_LEAK_MODE).
 //
-// With the world stopped (inside with_loader_lock, see traceback.h): stop,
-// snapshot the goroutines, classify, mark + fixpoint, mark the leaked ones,
-// unwind the stacks the caller wants, restart. Then, in ordinary memory,
-// copy the snapshot out for report.cc.
+// In place: with the world stopped (inside with_loader_lock, see
+// traceback.h): stop, capture the goroutine table and the maps, classify,
+// mark + fixpoint, mark the leaked ones, unwind the other stacks the
+// caller wants, restart.
+//
+// Snapshot (snapshot.cc): with the world stopped: stop, capture the
+// goroutine table and the maps, fork, restart. The child classifies,
+// marks, runs the fixpoint and unwinds the other stacks in its image of
+// the stopped process, and answers with the leaked records and those
+// stacks; the parent then marks the leaked goroutines. Why that is sound
+// although the world ran in between: a goroutine the snapshot proves
+// leaked is blocked, and nothing reachable in the snapshot — no root, no
+// runnable goroutine, nothing they point to — can reach what it waits on.
+// What runs after the restart starts from that reachable memory (new
+// goroutines and new data are made from it), and unreachable memory
+// never becomes reachable again: no pointer to it exists to be copied.
+// So nothing has woken the goroutine since, nothing ever will, and it is
+// still the same parked G. (The one exception, a reclaim resuming leaked
+// goroutines, waits for reclaim_mutex, which the pass holds.)
+//
+// Either way, the leaked goroutines' stacks are unwound after the restart
+// (they never run again), and the records are copied out, in ordinary
+// memory, for report.cc.
 #include <ucontext.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "leak/leak.h"
 #include "runtime/arch.h"
 #include "runtime/arena.h"
 #include "runtime/lock.h"
+#include "runtime/options.h"
 #include "runtime/proc.h"
 #include "runtime/sema.h"
 
@@ -21,12 +45,16 @@ namespace {
 
 std::mutex pass_mu;  // one pass at a time (a plain mutex: see HACKING.md)
 
+enum class Mode { automatic, snapshot, inplace };  // options.inc's order
+
 struct Pass {
+  Pass(bool d, Stacks st, Mode m, G* self) : detect(d), stacks(st), mode(m), self_g(self) {}
   bool detect;
   Stacks stacks;
-  uintptr_t entry_sp;
-  ucontext_t self_uc;  // the pass thread's registers at entry
-  G* self_g;           // the goroutine running the pass, if any
+  Mode mode;
+  uintptr_t entry_sp = 0;
+  ucontext_t self_uc = {};  // the pass thread's registers at entry
+  G* self_g;                // the goroutine running the pass, if any
   Scratch scratch;
   World world;
   GRecord* gs = nullptr;
@@ -38,6 +66,10 @@ struct Pass {
   bool ok = false;
   char why[256] = "";
   ParkedWalks* walks = nullptr;  // unwind_stacks' replays (traceback.h)
+  const char* maps = nullptr;    // /proc/self/maps as the stopped world had it
+  Snapshot snap;
+  bool forked = false;      // the analysis runs in snap's child
+  char fallback[256] = "";  // why a snapshot pass ran in place
 };
 
 
@@ -122,20 +154,179 @@ void unwind_stacks(Pass& p, bool leaked) {
     if (p.gs[i].leaked == leaked) unwind(p, p.gs[i]);
 }
 
-// Everything that needs the world stopped: the phases of leak.h in order.
+// Phases 2-4 and the other stacks, on the stopped world or its snapshot.
+bool analyse(Pass& p, GTable& table) {
+  Roots roots;
+  if (!classify(p.world, p.entry_sp, table, p.maps, p.scratch, &roots)) return false;  // 2. classify
+  if (p.detect && !mark(table, roots, p.scratch, &p.marked)) return false;            // 3-4. mark, fixpoint
+  unwind_stacks(p, /*leaked=*/false);
+  return p.scratch.ok();
+}
+
+// The snapshot child's answer (native layout: the same binary reads it):
+// an AnswerHead, the indices of the leaked records (int32), then for each
+// stack it unwound: index, frame count, pc0_exact (three int32) and the
+// frames; then kAnswerEnd.
+constexpr uint32_t kAnswerMagic = 0x5354524c, kAnswerEnd = 0x454e4421;
+struct AnswerHead {
+  uint32_t magic = kAnswerMagic;
+  bool complete = false;  // the image holds every mapping phase 2 scans
+  bool ok = false;        // the analysis ran
+  char why[256] = "";     // why not
+  uint64_t scanned_bytes = 0;
+  int32_t mark_workers = 0;
+  int32_t nleaked = 0;
+  int32_t nstacks = 0;
+};
+
+// In the snapshot child.
+void child_phase(Pass& p, GTable& table, AnswerWriter& out) {
+  AnswerHead h;
+  h.complete = snapshot_is_complete(p.maps, p.scratch, h.why, sizeof h.why);
+  h.ok = h.complete && analyse(p, table);
+  if (h.complete && !h.ok) snprintf(h.why, sizeof h.why, "leak pass: out of scratch memory in the snapshot (mmap failed)");
+  h.scanned_bytes = p.marked.scanned_bytes;
+  h.mark_workers = p.marked.workers;
+  for (int i = 0; h.ok && i < p.ng; i++) {
+    h.nleaked += p.gs[i].leaked;
+    h.nstacks += p.gs[i].npcs > 0;
+  }
+  out.put(h);
+  for (int32_t i = 0; h.ok && i < p.ng; i++)
+    if (p.gs[i].leaked) out.put(i);
+  for (int32_t i = 0; h.ok && i < p.ng; i++) {
+    const GRecord& r = p.gs[i];
+    if (r.npcs <= 0) continue;
+    int32_t rec[3] = {i, r.npcs, r.pc0_exact};
+    out.put(rec);
+    out.put(r.pcs, sizeof(uintptr_t) * std::size_t(r.npcs));
+  }
+  out.put(kAnswerEnd);
+}
+
+// Reads an answer (see AnswerHead) into the records.
+struct AnswerReader {
+  const char* p;
+  const char* end;
+  template <class T>
+  bool get(T* v, std::size_t n = 1) {
+    if (std::size_t(end - p) < sizeof(T) * n) return false;
+    memcpy(v, p, sizeof(T) * n);
+    p += sizeof(T) * n;
+    return true;
+  }
+};
+
+bool take_answer(Pass& p, const std::vector<char>& answer, AnswerHead* h) {
+  AnswerReader in{answer.data(), answer.data() + answer.size()};
+  if (!in.get(h) || h->magic != kAnswerMagic) return false;
+  if (!h->ok) return true;
+  for (int32_t k = 0, i; k < h->nleaked; k++) {
+    if (!in.get(&i) || i < 0 || i >= p.ng) return false;
+    p.gs[i].leaked = true;
+  }
+  for (int32_t k = 0, rec[3]; k < h->nstacks; k++) {
+    if (!in.get(rec, 3) || rec[0] < 0 || rec[0] >= p.ng || rec[1] < 0 || rec[1] > kMaxFrames) return false;
+    GRecord& r = p.gs[rec[0]];
+    r.pcs = p.scratch.alloc<uintptr_t>(std::size_t(rec[1]));
+    if (!r.pcs || !in.get(r.pcs, std::size_t(rec[1]))) return false;
+    r.npcs = rec[1];
+    r.pc0_exact = rec[2];
+  }
+  uint32_t endmark = 0;
+  return in.get(&endmark) && endmark == kAnswerEnd;
+}
+
+// The kB value of `key` in a /proc status text, or 0.
+long long status_kb(const char* text, const char* key) {
+  const char* at = strstr(text, key);
+  return at ? strtoll(at + strlen(key), nullptr, 10) : 0;
+}
+
+// Auto mode's choice: a snapshot when the fork is expected to stop the
+// world for less time than the pass would in place; false with the
+// estimates in p.fallback otherwise. From /proc/self/status, with
+// coefficients measured on x86-64 (2 vCPUs, Linux 6.18; docs/decisions.md):
+//   fork      0.8 µs per KiB of page tables (VmPTE; the kernel copies each
+//             table page, 512 entries scanned) + 6 ns per resident KiB;
+//   in place  marking: 65 ns per resident KiB (scanned) + 0.4 µs per
+//             goroutine; unwinding the others' stacks: 0.15 µs per goroutine.
+// Many goroutines make the fork dear: each 256 KiB stack reservation
+// spreads the pages it touched over page tables of their own.
+bool snapshot_pays(Pass& p) {
+  char status[4096];
+  read_small("/proc/self/status", status, sizeof status);
+  double rss = double(status_kb(status, "VmRSS:")), pte = double(status_kb(status, "VmPTE:"));
+  double fork_us = 0.8 * pte + 0.006 * rss;
+  double inplace_us = (p.detect ? 0.065 * rss + 0.4 * p.ng : 0) + (p.stacks == Stacks::all ? 0.15 * p.ng : 0);
+  if (fork_us < inplace_us) return true;
+  snprintf(p.fallback, sizeof p.fallback, "in place was estimated shorter: %.1f ms, a fork %.1f ms", inplace_us / 1e3,
+           fork_us / 1e3);
+  return false;
+}
+
+// Whether this pass may, and can, fork; sets p.fallback or p.why if not.
+bool fork_snapshot(Pass& p, GTable& table) {
+  if (p.mode == Mode::inplace || (p.mode == Mode::automatic && !snapshot_pays(p))) return false;
+  bool forked = snapshot_copies_all(p.maps, p.fallback, sizeof p.fallback) &&
+                p.snap.start([&p, &table](AnswerWriter& out) { child_phase(p, table, out); }, p.scratch, p.fallback,
+                             sizeof p.fallback);
+  if (!forked && p.mode == Mode::snapshot) {
+    memcpy(p.why, p.fallback, sizeof p.why);
+    p.ok = false;
+  }
+  return forked;
+}
+
+// Everything that needs the world stopped: the phases of leak.h in order,
+// or, for a snapshot pass, what the fork needs.
 void stopped_phase(Pass& p) {
   int64_t t0 = nanotime();
   if (!stop_the_world(&p.world, p.scratch, p.why, sizeof p.why)) return;  // 1. stop
   GTable table;
-  Roots roots;
-  p.ok = snapshot_goroutines(p, &table) &&
-         classify(p.world, p.entry_sp, table, p.scratch, &roots, p.why, sizeof p.why);  // 2. classify
-  if (p.ok && p.detect) p.ok = mark(table, roots, p.scratch, &p.marked);               // 3-4. mark, fixpoint
-  if (p.ok && p.detect) mark_leaked(p);                                                 // 5. verdict
-  if (p.ok) unwind_stacks(p, /*leaked=*/false);
+  p.ok = snapshot_goroutines(p, &table) && (p.maps = read_maps(p.scratch, p.why, sizeof p.why));
+  if (p.ok) p.forked = fork_snapshot(p, table);
+  if (p.ok && !p.forked) {
+    p.ok = analyse(p, table);
+    if (p.ok && p.detect) mark_leaked(p);  // 5. verdict
+  }
   start_the_world(&p.world);
-  p.pause_ns = nanotime() - t0;
+  p.pause_ns += nanotime() - t0;
   if (!p.ok && !p.why[0]) snprintf(p.why, sizeof p.why, "leak pass: out of scratch memory (mmap failed)");
+}
+
+// After a snapshot pass's restart: the child's answer becomes the verdict
+// (see the file comment for why it still holds). An incomplete snapshot
+// runs the pass again in place, unless the mode demands a snapshot.
+void finish_snapshot(Pass& p) {
+  std::vector<char> answer;
+  AnswerHead h;
+  if (!p.snap.finish(&answer, p.why, sizeof p.why)) {
+    p.ok = false;
+    return;
+  }
+  if (!take_answer(p, answer, &h)) {
+    p.ok = false;
+    snprintf(p.why, sizeof p.why, "leak pass: the snapshot process's answer is malformed (%zu bytes)", answer.size());
+    return;
+  }
+  if (!h.complete && p.mode == Mode::automatic) {
+    memcpy(p.fallback, h.why, sizeof p.fallback);
+    p.forked = false;
+    p.mode = Mode::inplace;
+    for (int i = 0; i < p.ng; i++) p.gs[i] = GRecord{};
+    p.ng = 0;
+    with_loader_lock([&p] { stopped_phase(p); });
+    return;
+  }
+  if (!h.ok) {
+    p.ok = false;
+    memcpy(p.why, h.why, sizeof p.why);
+    return;
+  }
+  p.marked.scanned_bytes = h.scanned_bytes;
+  p.marked.workers = h.mark_workers;
+  if (p.detect) mark_leaked(p);  // 5. verdict
 }
 
 // The caller's stack pointer, or a little below: everything from there up
@@ -158,7 +349,8 @@ uintptr_t pass_entry_sp(uintptr_t caller) {
 // carry any stale value) and pointers to goroutine records.
 Pass* new_pass(bool detect, Stacks stacks) {
   static void* mem = sys_reserve(sizeof(Pass), "the leak pass");
-  return ::new (mem) Pass{detect, stacks, 0, {}, current_goroutine(), {}, {}, nullptr, 0, {}};
+  auto mode = Mode(options().leak_mode);
+  return ::new (mem) Pass(detect, stacks, mode, current_goroutine());
 }
 
 }  // namespace
@@ -206,6 +398,7 @@ Pass* new_pass(bool detect, Stacks stacks) {
   {
     std::lock_guard<std::mutex> no_reclaim(reclaim_mutex());
     with_loader_lock([&p] { stopped_phase(p); });
+    if (p.ok && p.forked) finish_snapshot(p);
     if (p.ok) unwind_stacks(p, /*leaked=*/true);
   }
   p.total_ns = nanotime() - p.start_ns;
@@ -216,6 +409,8 @@ Pass* new_pass(bool detect, Stacks stacks) {
   res.total_ns = p.total_ns;
   res.scanned_bytes = p.marked.scanned_bytes;
   res.mark_workers = p.marked.workers;
+  res.snapshot = p.forked;
+  res.fallback = p.fallback;
   if (!p.ok) {
     res.error = p.why;
     return res;

@@ -20,11 +20,14 @@
 // root; a goroutine is reported only if nothing reachable can wake it.
 #pragma once
 
+#include <sys/types.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "runtime/fn_ref.h"
 #include "runtime/g.h"
 #include "runtime/mem.h"
 #include "runtime/stw.h"
@@ -117,12 +120,31 @@ struct Roots {
   }
 };
 
-// Phase 2: classifies the address space. entry_sp: the pass thread's
-// stack pointer at its public entry (its frames below are the detector's).
-// False, with a one-line reason in why, if /proc/self/maps cannot be read
-// or scratch memory ran out.
-bool classify(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, Roots* roots, char* why,
-              std::size_t whylen);
+// /proc/self/maps, parsed.
+struct Mapping {
+  uintptr_t lo, hi;
+  char perms[5];
+  const char* path;  // points into the maps text; ends at '\n'
+  std::size_t pathlen;
+};
+// The next line of a maps text (advancing p); false at its end.
+bool next_mapping(const char*& p, Mapping* m);
+bool path_is(const Mapping& m, const char* prefix);
+// Readable and writable, and not a device (reading one may have side
+// effects; /dev/zero and /dev/shm are memory): what phase 2 may scan.
+bool user_writable(const Mapping& m);
+
+// A /proc file read whole into scratch memory (NUL-terminated); null with
+// errno set on failure. System calls only.
+char* read_proc_file(Scratch& s, const char* path);
+// /proc/self/maps; null with a one-line reason in why.
+const char* read_maps(Scratch& s, char* why, std::size_t whylen);
+
+// Phase 2: classifies the address space as `maps` (read_maps, while the
+// world was stopped) lists it. entry_sp: the pass thread's stack pointer
+// at its public entry (its frames below are the detector's). False if
+// scratch memory ran out.
+bool classify(const World& w, uintptr_t entry_sp, const GTable& g, const char* maps, Scratch& s, Roots* roots);
 
 // Phases 3 and 4: marks from the roots and runs the fixpoint; sets
 // GRecord::leaked. False if scratch memory ran out.
@@ -143,9 +165,74 @@ struct PassResult {
   int64_t total_ns = 0;         // the whole pass, stacks included
   uint64_t scanned_bytes = 0;
   int mark_workers = 0;
+  bool snapshot = false;        // the analysis ran in a snapshot (else in place)
+  std::string fallback;         // why a snapshot pass ran in place
 };
 
 enum class Stacks { none, leaked, all };
+
+// ---- snapshot passes (snapshot.cc) ----
+//
+// A snapshot pass stops the world, captures the registers and the
+// goroutine table, forks, and restarts the world: the child classifies,
+// marks and runs the fixpoint in its copy-on-write image of the stopped
+// process, and answers through a pipe.
+
+// Whether a fork copies every mapping of `maps` (read while the world is
+// stopped) that phase 2 would scan; false with a reason naming one that it
+// would not copy but share (a writable shared mapping).
+bool snapshot_copies_all(const char* maps, char* why, std::size_t whylen);
+
+// In the child: whether its image holds every mapping of the parent's
+// `maps` that phase 2 would scan, with its contents (MADV_DONTFORK and
+// MADV_WIPEONFORK mappings do not); false with a reason.
+bool snapshot_is_complete(const char* parent_maps, Scratch& s, char* why, std::size_t whylen);
+
+// The child's answer: buffered writes to the pipe (no malloc).
+class AnswerWriter {
+ public:
+  AnswerWriter(int fd, Scratch& s);
+  void put(const void* p, std::size_t n);
+  template <class T>
+  void put(const T& v) {
+    put(&v, sizeof v);
+  }
+  bool flush();  // false if a write failed
+
+ private:
+  int fd_;
+  char* buf_;
+  std::size_t len_ = 0;
+  bool ok_ = true;
+};
+
+// One snapshot child.
+class Snapshot {
+ public:
+  Snapshot() = default;
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+  ~Snapshot();  // kills and reaps a child not finished
+
+  // With the world stopped: forks a child that runs work(out) and exits.
+  // False, with a reason, when the kernel refuses the fork (memory,
+  // RLIMIT_NPROC, a seccomp filter): nothing was started.
+  bool start(FnRef<void(AnswerWriter&)> work, Scratch& s, char* why, std::size_t whylen);
+
+  // With the world running: reads the child's whole answer and reaps it.
+  // False, with a reason, when the child did not exit normally (killed,
+  // crashed); the answer is then partial.
+  bool finish(std::vector<char>* answer, char* why, std::size_t whylen);
+
+ private:
+  int reap();  // closes the pipe, waits for the child; its wait status
+  pid_t pid_ = 0;
+  int fd_ = -1;
+};
+
+// Tests only: run first in every snapshot child (to kill it, or make it
+// hang until killed).
+extern void (*snapshot_child_test_hook)();
 
 // The driver: one pass (serialised process-wide). detect: run mark and
 // fixpoint and mark leaked goroutines; otherwise only snapshot. stacks:

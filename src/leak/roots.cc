@@ -17,6 +17,11 @@
 // stacks are): an anonymous mapping merged with its neighbours could hold
 // other data below the cut. Device mappings (/dev/..., except /dev/zero and
 // /dev/shm) are not read: reading them may have side effects.
+// Pages that /proc/self/pagemap shows neither present nor swapped are
+// skipped in private mappings: they read as zeros, or as the bytes of the
+// mapped file, which hold no address the process made. Shared mappings are
+// scanned whole: their absent pages may hold what another mapping of the
+// same memory wrote.
 //
 // When a cut is sure (cut_point): a mapping M is cut at the lowest stack
 // pointer in it only if every thread whose stack pointer lies in M owns M,
@@ -67,37 +72,6 @@ int excluded_ranges(const char* maps, Scratch& s, Range* out, int max) {
   return n;
 }
 
-// Reads /proc/self/maps into scratch memory (NUL-terminated); null with
-// errno set on failure.
-char* read_maps(Scratch& s) {
-  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return nullptr;
-  std::size_t cap = 1 << 20, len = 0;
-  char* buf = s.alloc<char>(cap);
-  int err = buf ? 0 : ENOMEM;
-  while (buf) {
-    ssize_t got = read(fd, buf + len, cap - len - 1);
-    if (got < 0) {
-      err = errno;
-      buf = nullptr;
-      break;
-    }
-    if (got == 0) break;
-    len += std::size_t(got);
-    if (len + 1 == cap) {
-      char* nb = s.alloc<char>(cap * 2);
-      if (nb) memcpy(nb, buf, len);
-      else err = ENOMEM;
-      buf = nb;
-      cap *= 2;
-    }
-  }
-  close(fd);
-  if (buf) buf[len] = 0;
-  errno = err;
-  return buf;
-}
-
 uintptr_t parse_hex(const char*& p) {
   uintptr_t v = 0;
   for (;; p++) {
@@ -106,33 +80,6 @@ uintptr_t parse_hex(const char*& p) {
     else if (c >= 'a' && c <= 'f') v = v * 16 + uintptr_t(c - 'a' + 10);
     else return v;
   }
-}
-
-struct Mapping {
-  uintptr_t lo, hi;
-  char perms[5];
-  const char* path;  // points into the maps buffer; ends at '\n'
-  std::size_t pathlen;
-};
-
-bool next_mapping(const char*& p, Mapping* m) {
-  if (!*p) return false;
-  m->lo = parse_hex(p);
-  p++;  // '-'
-  m->hi = parse_hex(p);
-  p++;  // ' '
-  memcpy(m->perms, p, 4);
-  m->perms[4] = 0;
-  // Skip perms, offset, dev, inode; the path (possibly empty) follows.
-  for (int field = 0; field < 4 && *p && *p != '\n'; field++) {
-    while (*p && *p != ' ' && *p != '\n') p++;
-    while (*p == ' ') p++;
-  }
-  m->path = p;
-  while (*p && *p != '\n') p++;
-  m->pathlen = std::size_t(p - m->path);
-  if (*p) p++;
-  return true;
 }
 
 // glibc's arena headers. struct malloc_state's fastbinsY, top,
@@ -223,11 +170,6 @@ bool mapping_of(const char* maps, uintptr_t p, Mapping* out) {
   return false;
 }
 
-bool path_is(const Mapping& m, const char* s) {
-  std::size_t n = strlen(s);
-  return m.pathlen >= n && memcmp(m.path, s, n) == 0;
-}
-
 // Adds [lo, hi) to the roots, skipping pages that were never touched (or
 // were given back with MADV_DONTNEED): /proc/self/pagemap shows them
 // neither present nor swapped, so they read as zeros and hold no pointer.
@@ -301,7 +243,7 @@ __attribute__((no_sanitize("address", "thread"))) bool signal_frame_in(uintptr_t
 bool classify_threads(const World& w, uintptr_t entry_sp, const GTable& g, const char* maps, Scratch& s,
                       Roots* roots, ScratchVec<ThreadStack>* claims) {
   Range stacks = stack_region();
-  pid_t pid = getpid();
+  pid_t pid = w.pid;  // the stopped process's main thread, even in a snapshot
   WorkerInfo wk[256];
   int nw = workers(wk, 256);
   // The pass thread: live from its public entry frame (or, as a worker
@@ -398,13 +340,15 @@ bool classify_mappings(const ScratchVec<ThreadStack>& claims, const char* maps, 
   bool ok = true;
   Mapping prev{}, m{};
   for (const char* p = maps; next_mapping(p, &m); prev = m) {
-    if (m.perms[0] != 'r' || m.perms[1] != 'w') continue;
-    if (path_is(m, "/dev/") && !path_is(m, "/dev/zero") && !path_is(m, "/dev/shm/")) continue;
+    if (!user_writable(m)) continue;
     uintptr_t lo = m.lo;
     bool initial_stack = path_is(m, "[stack]");
     if (initial_stack || (prev.hi == m.lo && strcmp(prev.perms, "---p") == 0)) lo = cut_point(m, initial_stack, claims);
     uint64_t before = roots->bytes;
-    if (!(ok = add_range(roots, s, pm, lo, m.hi, ex, nex))) break;
+    // A page of a shared mapping may hold data though pagemap shows it
+    // absent (the page cache keeps it, or another process wrote it):
+    // scanned whole.
+    if (!(ok = add_range(roots, s, m.perms[3] == 's' ? Pagemap{} : pm, lo, m.hi, ex, nex))) break;
     if (verbose() && roots->bytes > before)
       vlog("leak pass: root %#lx-%#lx %s %.*s: %llu bytes touched%s", (unsigned long)lo, (unsigned long)m.hi, m.perms,
            int(m.pathlen), m.path, (unsigned long long)(roots->bytes - before),
@@ -416,13 +360,72 @@ bool classify_mappings(const ScratchVec<ThreadStack>& claims, const char* maps, 
 
 }  // namespace
 
-bool classify(const World& w, uintptr_t entry_sp, const GTable& g, Scratch& s, Roots* roots, char* why,
-              std::size_t whylen) {
-  const char* maps = read_maps(s);
-  if (!maps) {
-    describe_errno("leak pass: cannot read /proc/self/maps", errno, why, whylen);
-    return false;
+char* read_proc_file(Scratch& s, const char* path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  std::size_t cap = 1 << 20, len = 0;
+  char* buf = s.alloc<char>(cap);
+  int err = buf ? 0 : ENOMEM;
+  while (buf) {
+    ssize_t got = read(fd, buf + len, cap - len - 1);
+    if (got < 0) {
+      err = errno;
+      buf = nullptr;
+      break;
+    }
+    if (got == 0) break;
+    len += std::size_t(got);
+    if (len + 1 == cap) {
+      char* nb = s.alloc<char>(cap * 2);
+      if (nb) memcpy(nb, buf, len);
+      else err = ENOMEM;
+      buf = nb;
+      cap *= 2;
+    }
   }
+  close(fd);
+  if (buf) buf[len] = 0;
+  errno = err;
+  return buf;
+}
+
+bool next_mapping(const char*& p, Mapping* m) {
+  if (!*p) return false;
+  m->lo = parse_hex(p);
+  p++;  // '-'
+  m->hi = parse_hex(p);
+  p++;  // ' '
+  memcpy(m->perms, p, 4);
+  m->perms[4] = 0;
+  // Skip perms, offset, dev, inode; the path (possibly empty) follows.
+  for (int field = 0; field < 4 && *p && *p != '\n'; field++) {
+    while (*p && *p != ' ' && *p != '\n') p++;
+    while (*p == ' ') p++;
+  }
+  m->path = p;
+  while (*p && *p != '\n') p++;
+  m->pathlen = std::size_t(p - m->path);
+  if (*p) p++;
+  return true;
+}
+
+bool path_is(const Mapping& m, const char* s) {
+  std::size_t n = strlen(s);
+  return m.pathlen >= n && memcmp(m.path, s, n) == 0;
+}
+
+bool user_writable(const Mapping& m) {
+  if (m.perms[0] != 'r' || m.perms[1] != 'w') return false;
+  return !path_is(m, "/dev/") || path_is(m, "/dev/zero") || path_is(m, "/dev/shm/");
+}
+
+const char* read_maps(Scratch& s, char* why, std::size_t whylen) {
+  const char* maps = read_proc_file(s, "/proc/self/maps");
+  if (!maps) describe_errno("leak pass: cannot read /proc/self/maps", errno, why, whylen);
+  return maps;
+}
+
+bool classify(const World& w, uintptr_t entry_sp, const GTable& g, const char* maps, Scratch& s, Roots* roots) {
   ScratchVec<ThreadStack> claims;
   return classify_threads(w, entry_sp, g, maps, s, roots, &claims) && classify_mappings(claims, maps, s, roots);
 }

@@ -175,9 +175,14 @@ PassResult checked_pass(bool detect, Stacks stacks) {
   if (!res.ok) throw pprof::PassError(res.error);
   if (detect && options().reclaim) (void)reclaim_leaked_gs();  // STRAY_RECLAIM=1
   std::lock_guard<std::mutex> g(stats_mu);
-  stats = {std::chrono::nanoseconds(res.pause_ns), std::chrono::nanoseconds(res.total_ns), "inplace",
-           res.scanned_bytes,                      int(res.gs.size()),
-           res.leaked,                             res.mark_workers};
+  stats = {std::chrono::nanoseconds(res.pause_ns),
+           std::chrono::nanoseconds(res.total_ns),
+           res.snapshot ? "snapshot" : "inplace",
+           res.fallback,
+           res.scanned_bytes,
+           int(res.gs.size()),
+           res.leaked,
+           res.mark_workers};
   return res;
 }
 

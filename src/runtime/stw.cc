@@ -333,6 +333,7 @@ bool stop_the_world(World* w, Scratch& scratch, char* why, std::size_t whylen) {
     if (slots[i].tid > 0) slots[m++] = slots[i];
   w->threads = slots;
   w->n = m;
+  w->pid = getpid();
   w->self = self;
   w->self_tp = arch::thread_pointer();
   stack_t ss{};

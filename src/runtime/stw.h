@@ -61,6 +61,7 @@ struct ThreadRegs {
 struct World {
   ThreadRegs* threads = nullptr;  // every stopped thread but the stopper
   int n = 0;
+  pid_t pid = 0;                  // the process (a snapshot's child has its own)
   pid_t self = 0;                 // the stopper's tid
   uintptr_t self_tp = 0;          // the stopper's thread pointer
   bool self_onstack = false;      // the stopper runs on its alternate signal stack
