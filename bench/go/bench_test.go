@@ -389,3 +389,84 @@ func BenchmarkPassLeaked10kHeap1GiBNoscan(b *testing.B) {
 		}
 	})
 }
+
+// Twin of bench/stall_bench.cc: the worst round trip of a ping-pong pair
+// serving while goroutineleak profiles (debug=1) are taken. Leaked
+// goroutines stay leaked: one shape per process, e.g.
+// go test -run '^$' -bench '^BenchmarkServeStall/10000/256/0$' -benchtime=5x
+func BenchmarkServeStall(b *testing.B) {
+	for _, shape := range [][3]int{{10000, 256, 0}, {100000, 0, 0}, {10000, 256, 1}} {
+		name := strconv.Itoa(shape[0]) + "/" + strconv.Itoa(shape[1]) + "/" + strconv.Itoa(shape[2])
+		b.Run(name, func(b *testing.B) { serveStall(b, shape[0], shape[1], shape[2] != 0) })
+	}
+}
+
+var stallSink [2]uint64
+
+func serveStall(b *testing.B, leaked, mib int, writer bool) {
+	heap := make([]*obj64, mib<<14)
+	for i := range heap {
+		heap[i] = new(obj64)
+	}
+	var parked sync.WaitGroup
+	parked.Add(leaked)
+	for i := 0; i < leaked; i++ {
+		leakOne(&parked)
+	}
+	parked.Wait()
+	time.Sleep(50 * time.Millisecond)
+
+	ping, pong := make(chan int), make(chan int)
+	var stop, measuring atomic.Bool
+	var worst atomic.Int64
+	var served sync.WaitGroup
+	served.Add(2)
+	go func() {
+		defer served.Done()
+		for v := range ping {
+			pong <- v
+		}
+	}()
+	go func() {
+		defer served.Done()
+		for !stop.Load() {
+			t0 := time.Now()
+			ping <- 1
+			<-pong
+			if ns := time.Since(t0).Nanoseconds(); measuring.Load() && ns > worst.Load() {
+				worst.Store(ns)
+			}
+		}
+		close(ping)
+	}()
+	if writer {
+		served.Add(1)
+		go func() {
+			defer served.Done()
+			for round := 0; !stop.Load(); round++ {
+				for i := 0; i < len(heap) && !stop.Load(); i += 64 {
+					heap[i][7] = &stallSink[round%2] // a pointer store, no allocation
+				}
+			}
+		}()
+	}
+	p := pprof.Lookup("goroutineleak")
+	if p == nil {
+		b.Fatal("no goroutineleak profile in this Go")
+	}
+	p.WriteTo(io.Discard, 1) // warm-up, as stray's
+	measuring.Store(true)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.WriteTo(io.Discard, 1)
+	}
+	b.StopTimer()
+	measuring.Store(false)
+	stop.Store(true)
+	served.Wait()
+	if p.Count() != leaked {
+		b.Fatalf("goroutineleak counts %d, want %d", p.Count(), leaked)
+	}
+	b.ReportMetric(float64(worst.Load()), "stall-ns")
+	runtime.KeepAlive(heap)
+}
