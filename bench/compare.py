@@ -15,7 +15,9 @@ and each keeps its fastest CPU time per op (CPU, not wall time: on a shared
 machine the others' load deschedules a run; it only ever slows one).
 Go is $GO, else `go` on PATH; bench/compare.sh installs Go 1.27.
 The leak pass over 1 GiB of heap (heap_pass_bench, about 1.3 GiB) runs
-alone, then its Go twin, never both at once.
+alone, then its Go twin, never both at once. stall_bench (a serving pair's
+worst round trip while profiles run: <shape>_stall) and its Go twin run one
+process per shape.
 """
 import json
 import os
@@ -64,6 +66,25 @@ def run_stray(build, min_time):
     return results
 
 
+STALL_SHAPES = ("10000/256/0", "100000/0/0", "10000/256/1")
+
+
+def run_stall(build):
+    """stall_bench, one process per shape (leaked goroutines stay leaked):
+    the profile's time, and the worst round trip of the serving pair as
+    <key>_stall."""
+    results = {}
+    path = os.path.join(build, "bench", "stall_bench")
+    if not os.path.exists(path):
+        return results
+    for shape in STALL_SHAPES:
+        for b in run_json(path, [f"--benchmark_filter=BM_ServeStall/{shape}/"]):
+            key = norm(b["name"])
+            results[key] = ("ns/op", b["real_time"] * NS_PER[b["time_unit"]])
+            results[key + "_stall"] = ("stall ns", b["stall_ns"])
+    return results
+
+
 def run_alloc(build, min_time, rounds):
     """{key: {column: CPU ns/op}} for the plain, tracked and off columns
     (the fastest of `rounds` runs each, taken in turn), and the index's
@@ -99,6 +120,9 @@ def run_go(min_time):
             [go, "test", "-run", "^$", "-bench", "ParkedMemory", "-benchtime=1x"],
             # 1 GiB of heap, set up once per process: three profiles.
             [go, "test", "-run", "^$", "-bench", "^BenchmarkPassLeaked10kHeap1GiB$", "-benchtime=3x"]]
+    # The serving pair's stall, one process per shape (as run_stall).
+    cmds += [[go, "test", "-run", "^$", "-bench", f"^BenchmarkServeStall/{shape}$", "-benchtime=5x"]
+             for shape in STALL_SHAPES]
     for cmd in cmds:
         out = subprocess.run(cmd, cwd=os.path.join(here, "go"), env=env, check=True,
                              capture_output=True, text=True).stdout
@@ -114,6 +138,9 @@ def run_go(min_time):
             cpu = re.search(r"([\d.e+]+) cpu-ns/op", m.group(3))
             if cpu:
                 results[key + "_cpu"] = ("CPU ns/op", float(cpu.group(1)))
+            stall = re.search(r"([\d.e+]+) stall-ns", m.group(3))
+            if stall:
+                results[key + "_stall"] = ("stall ns", float(stall.group(1)))
     return results
 
 
@@ -126,6 +153,7 @@ def main():
     rounds = int(sys.argv[sys.argv.index("--alloc-rounds") + 1]) if "--alloc-rounds" in sys.argv else 3
     before = run_stray(before_build, min_time) if before_build else {}
     stray = run_stray(build, min_time)
+    stray.update(run_stall(build))
     go = run_go(min_time)
     extra = f" {'before':>12} {'before/Go':>9}" if before else ""
     print(f"{'benchmark':<26} {'unit':<12} {'stray':>12} {'Go':>12} {'stray/Go':>9}{extra}")

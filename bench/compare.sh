@@ -16,5 +16,5 @@ else
 fi
 cmake --preset default >/dev/null
 cmake --build --preset default --target proc_bench chan_bench select_bench sync_bench time_bench context_bench \
-  heap_pass_bench alloc_bench alloc_bench_plain >/dev/null
+  heap_pass_bench stall_bench alloc_bench alloc_bench_plain >/dev/null
 python3 bench/compare.py build/default "$@"

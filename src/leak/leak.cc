@@ -271,6 +271,13 @@ long long status_kb(const char* text, const char* key) {
 // Many goroutines make the fork dear: each 256 KiB stack reservation
 // spreads the pages it touched over page tables of their own.
 bool snapshot_pays(Pass& p) {
+  Range shadow[4];
+  if (arch::sanitizer_shadow(shadow, 4) > 0) {
+    // A sanitizer's shadow has page tables as large as the program's
+    // memory (a fork copies them), and is never scanned in place.
+    snprintf(p.fallback, sizeof p.fallback, "in place under a sanitizer: a fork would copy its shadow's page tables");
+    return false;
+  }
   char status[4096];
   read_small("/proc/self/status", status, sizeof status);
   double rss = double(status_kb(status, "VmRSS:")), pte = double(status_kb(status, "VmPTE:"));
