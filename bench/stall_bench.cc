@@ -23,6 +23,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <ostream>
 #include <streambuf>
 #include <vector>
@@ -119,7 +120,10 @@ void BM_ServeStall(benchmark::State& st) {
   stop = true;
   served.wait();
   pprof::PassStats ps = pprof::last_pass();
-  if (ps.leaked != leaked) st.SkipWithError("the pass did not report exactly the leaked goroutines");
+  if (ps.leaked != leaked) {
+    fprintf(stderr, "leaked %d mode %s fallback %s\n", ps.leaked, ps.mode.c_str(), ps.fallback.c_str());
+    st.SkipWithError("the pass did not report exactly the leaked goroutines");
+  }
   st.counters["stall_ns"] = double(worst.load());
   st.counters["pause_ms"] = double(ps.pause.count()) / 1e6;
   st.counters["mode"] = ps.mode == "snapshot";

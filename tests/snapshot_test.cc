@@ -68,8 +68,9 @@ void leak_receivers(int n) {
 // How many leaked goroutines a pass reports.
 int leaked_now() { return int(stray::pprof::detect_leaks().size()); }
 
-// 64 MiB of resident memory holding no pointer, for as long as it lives:
-// auto mode then estimates a fork cheaper than a pass in place.
+// 128 MiB of resident memory holding no pointer, for as long as it lives:
+// auto mode then estimates that a fork stops the world for much less time
+// than a pass in place.
 class DearToScan {
  public:
   DearToScan() : mem_(mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) {
@@ -80,7 +81,7 @@ class DearToScan {
   }
 
  private:
-  static constexpr std::size_t kBytes = 64 << 20;
+  static constexpr std::size_t kBytes = 128 << 20;
   void* mem_;
 };
 

@@ -30,6 +30,13 @@
 // it makes system calls such as nanosleep, epoll_wait, poll and select
 // return EINTR in threads that were stopped.
 //
+// Snapshot passes (STRAY_LEAK_MODE; auto by default, see the README): the
+// world may stay stopped only while the process forks, and a short-lived
+// child process (made with clone(2): no pthread_atfork handler runs, no
+// SIGCHLD is sent, and it is reaped before the pass returns) marks the
+// copy-on-write image; last_pass() says which mode ran. A snapshot process
+// that dies makes the pass fail with PassError naming the signal.
+//
 // Thread safety: every function here may be called from goroutines and
 // threads concurrently; passes run one at a time.
 #pragma once

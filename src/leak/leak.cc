@@ -259,8 +259,11 @@ long long status_kb(const char* text, const char* key) {
 }
 
 // Auto mode's choice: a snapshot when the fork is expected to stop the
-// world for less time than the pass would in place; false with the
-// estimates in p.fallback otherwise. From /proc/self/status, with
+// world for at least kWorthForking less than the pass would in place;
+// false with the estimates in p.fallback otherwise. The margin: a snapshot
+// pass takes longer in all (about 1.5x at 1 GiB: the child's first touch
+// of each page costs more than the program's, its page tables being new),
+// which is not worth a millisecond or two of pause. From /proc/self/status, with
 // coefficients measured on x86-64 (2 vCPUs, Linux 6.18; docs/decisions.md):
 //   fork      0.5 ms (the child's start and the pipe; a small pass in
 //             place costs less) + 0.8 µs per KiB of page tables (VmPTE;
@@ -270,6 +273,8 @@ long long status_kb(const char* text, const char* key) {
 //             goroutine; unwinding the others' stacks: 0.15 µs per goroutine.
 // Many goroutines make the fork dear: each 256 KiB stack reservation
 // spreads the pages it touched over page tables of their own.
+constexpr double kWorthForking = 5000;  // µs of pause
+
 bool snapshot_pays(Pass& p) {
   Range shadow[4];
   if (arch::sanitizer_shadow(shadow, 4) > 0) {
@@ -283,9 +288,9 @@ bool snapshot_pays(Pass& p) {
   double rss = double(status_kb(status, "VmRSS:")), pte = double(status_kb(status, "VmPTE:"));
   double fork_us = 500 + 0.8 * pte + 0.006 * rss;
   double inplace_us = (p.detect ? 0.065 * rss + 0.4 * p.ng : 0) + (p.stacks == Stacks::all ? 0.15 * p.ng : 0);
-  if (fork_us < inplace_us) return true;
-  snprintf(p.fallback, sizeof p.fallback, "in place was estimated shorter: %.1f ms, a fork %.1f ms", inplace_us / 1e3,
-           fork_us / 1e3);
+  if (inplace_us - fork_us >= kWorthForking) return true;
+  snprintf(p.fallback, sizeof p.fallback, "in place was estimated to stop the world for %.1f ms, a fork for %.1f ms",
+           inplace_us / 1e3, fork_us / 1e3);
   return false;
 }
 
