@@ -143,6 +143,37 @@ TEST(Report, GoroutineProfileListsEveryGoroutine) {
   never.close();
 }
 
+// Passes keep a parked goroutine's frames while it does not run
+// (G::frames): one that ran since must show where it parks now, and
+// one that did not, the same frames again.
+std::atomic<int> l_first{0}, l_second{0};
+
+TEST(Report, AGoroutineThatRanSinceTheLastProfileShowsItsNewStack) {
+  auto a = make_chan<int>(), b = make_chan<int>();
+  std::atomic<bool> moved{false};
+  WaitGroup done;
+  done.add(1);
+  go([a, b, &moved, &done] {
+    AT(l_first) (void)a.recv();
+    moved = true;
+    AT(l_second) (void)b.recv();
+    done.done();
+  });
+  wait_until_waiting(1, WaitReason::chan_receive);
+  auto top_line = [] {
+    std::vector<pprof::Goroutine> gs = pprof::goroutines();
+    return gs.size() == 1 && !gs[0].stack.empty() ? gs[0].stack.front().line : -1;
+  };
+  EXPECT_EQ(top_line(), l_first.load());
+  EXPECT_EQ(top_line(), l_first.load());  // not run since: the kept frames
+  a.send(1);
+  while (!moved) std::this_thread::yield();
+  wait_until_waiting(1, WaitReason::chan_receive);
+  EXPECT_EQ(top_line(), l_second.load());
+  b.send(1);
+  done.wait();
+}
+
 std::string write_temp(const std::string& bytes) {
   char path[] = "/tmp/stray-profile-XXXXXX";
   int fd = mkstemp(path);

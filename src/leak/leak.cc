@@ -69,6 +69,7 @@ struct Pass {
   const char* maps = nullptr;    // /proc/self/maps as the stopped world had it
   Snapshot snap;
   bool forked = false;      // the analysis runs in snap's child
+  bool in_child = false;    // this is that child
   char fallback[256] = "";  // why a snapshot pass ran in place
 };
 
@@ -95,6 +96,7 @@ void fill_record(G* g, Fill* f) {
   // Waiting on a Mutex, which is live while it waits (sema.h).
   if (st == Gstatus::waiting || st == Gstatus::leaked)
     if (r.reason == WaitReason::sync_mutex_lock && g->waiting_on) r.lock_holder = mutex_holder(g->waiting_on);
+  r.runs = g->runs;
   r.lo = reinterpret_cast<uintptr_t>(g->stack.lo);
   r.hi = reinterpret_cast<uintptr_t>(g->stack.hi);
   // Live from the stack pointer its last switch saved; classify corrects a
@@ -106,17 +108,88 @@ void fill_record(G* g, Fill* f) {
   r.live_lo = (st != Gstatus::idle && sp >= r.lo && sp < r.hi) ? sp : r.lo;
 }
 
-void unwind(Pass& p, GRecord& r) {
-  r.pcs = p.scratch.alloc<uintptr_t>(kMaxFrames);
-  if (!r.pcs) return;
-  if (r.g == p.self_g) {
-    r.npcs = traceback_regs(arch::regs_of(&p.self_uc), r.pcs, kMaxFrames);
-  } else if (r.regs) {
-    r.npcs = traceback_regs(*r.regs, r.pcs, kMaxFrames);
-    r.pc0_exact = true;
-  } else if (r.status != Gstatus::running) {
-    r.npcs = traceback_parked(r.g->ctx, r.pcs, kMaxFrames, p.walks);
+// Parked stacks' frames kept across passes (G::frames): a goroutine that
+// has not run since a pass unwound it is still parked in the same frames,
+// so the next pass copies them instead of reading its stack again (a cache
+// and TLB miss or two per goroutine: most of a profile of 100,000 parked
+// goroutines). The frames are interned here, in runtime memory usable
+// while the world is stopped, and never freed; when the table is full,
+// new stacks are simply not kept. Touched only by the pass thread, under
+// pass_mu.
+class FrameCache {
+ public:
+  // pcs[0..n) interned; null when full.
+  const uintptr_t* intern(const uintptr_t* pcs, int n) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ uint64_t(n);
+    for (int i = 0; i < n; i++) h = (h ^ pcs[i]) * 0xff51afd7ed558ccdull;
+    for (uint32_t i = uint32_t(h >> 40) & (kSlots - 1);; i = (i + 1) & (kSlots - 1)) {
+      Entry& e = table_[i];
+      if (!e.pcs) {
+        if (count_ >= kSlots / 4 * 3 || used_ + std::size_t(n) > kWords) return nullptr;
+        e = {h, n, words_ + used_};
+        for (int k = 0; k < n; k++) words_[used_ + std::size_t(k)] = pcs[k];
+        used_ += std::size_t(n);
+        count_++;
+        return e.pcs;
+      }
+      if (e.hash == h && e.n == n && memcmp(e.pcs, pcs, sizeof(uintptr_t) * std::size_t(n)) == 0) return e.pcs;
+    }
   }
+
+ private:
+  static constexpr uint32_t kSlots = 1 << 16;     // distinct stacks
+  static constexpr std::size_t kWords = 1 << 21;  // their frames (16 MiB)
+  struct Entry {
+    uint64_t hash;
+    int n;
+    const uintptr_t* pcs;  // null: free
+  };
+  Entry table_[kSlots];
+  uintptr_t words_[kWords];
+  std::size_t used_ = 0;
+  uint32_t count_ = 0;
+};
+
+FrameCache* frame_cache() {
+  static FrameCache* c = ::new (sys_reserve(sizeof(FrameCache), "the leak pass's stack cache")) FrameCache;
+  return c;
+}
+
+// Keeps a record's freshly walked frames in its G. Only where the G cannot
+// run meanwhile: with the world stopped, or for a leaked G.
+void keep_frames(GRecord& r) {
+  if (!r.fresh || r.npcs <= 0) return;
+  if (const uintptr_t* f = frame_cache()->intern(r.pcs, r.npcs)) {
+    r.g->frames = f;
+    r.g->frames_n = r.npcs;
+    r.g->frames_id = r.id;
+    r.g->frames_runs = r.runs;
+  }
+}
+
+// Unwinds into a buffer on this stack, then keeps just the frames found:
+// kMaxFrames slots per goroutine would have the pass touch (and the
+// kernel zero) 50 MB of scratch at 100,000 goroutines.
+void unwind(Pass& p, GRecord& r) {
+  uintptr_t pcs[kMaxFrames];
+  int n = 0;
+  const G* g = r.g;
+  if (g == p.self_g) {
+    n = traceback_regs(arch::regs_of(&p.self_uc), pcs, kMaxFrames);
+  } else if (r.regs) {
+    n = traceback_regs(*r.regs, pcs, kMaxFrames);
+    r.pc0_exact = true;
+  } else if (r.status != Gstatus::running && g->frames && g->frames_id == r.id && g->frames_runs == r.runs) {
+    n = g->frames_n;
+    memcpy(pcs, g->frames, sizeof(uintptr_t) * std::size_t(n));
+  } else if (r.status != Gstatus::running) {
+    n = traceback_parked(g->ctx, pcs, kMaxFrames, p.walks);
+    r.fresh = true;
+  }
+  r.pcs = p.scratch.alloc<uintptr_t>(std::size_t(n > 0 ? n : 1));
+  if (!r.pcs) return;
+  for (int i = 0; i < n; i++) r.pcs[i] = pcs[i];
+  r.npcs = n;
 }
 
 // Snapshot of the goroutine table, sorted by stack address. False when
@@ -165,8 +238,11 @@ void mark_leaked(Pass& p) {
 void unwind_stacks(Pass& p, bool leaked) {
   if (p.stacks == Stacks::none || (p.stacks == Stacks::leaked && !leaked)) return;
   if (!p.walks) p.walks = parked_walks_new(p.scratch);
-  for (int i = 0; i < p.ng && p.scratch.ok(); i++)
-    if (p.gs[i].leaked == leaked) unwind(p, p.gs[i]);
+  for (int i = 0; i < p.ng && p.scratch.ok(); i++) {
+    if (p.gs[i].leaked != leaked) continue;
+    unwind(p, p.gs[i]);
+    if (!p.in_child) keep_frames(p.gs[i]);  // a snapshot child's writes would be lost
+  }
 }
 
 // Phases 2-4 and the other stacks, on the stopped world or its snapshot.
@@ -196,6 +272,7 @@ struct AnswerHead {
 
 // In the snapshot child.
 void child_phase(Pass& p, GTable& table, AnswerWriter& out) {
+  p.in_child = true;
   AnswerHead h;
   h.complete = snapshot_is_complete(p.maps, p.scratch, h.why, sizeof h.why);
   h.ok = h.complete && analyse(p, table);
@@ -259,14 +336,15 @@ long long status_kb(const char* text, const char* key) {
 }
 
 // Auto mode's choice: a snapshot when the fork is expected to stop the
-// world for at least kWorthForking less than the pass would in place;
-// false with the estimates in p.fallback otherwise. The margin: a snapshot
-// pass takes longer in all (about 1.5x at 1 GiB: the child's first touch
-// of each page costs more than the program's, its page tables being new),
-// which is not worth a millisecond or two of pause. From /proc/self/status, with
+// world for at most half as long as the pass would in place, and at least
+// kWorthForking less; false with the estimates in p.fallback otherwise.
+// The margins: a snapshot pass takes longer in all (about 1.5x at 1 GiB:
+// the child's first touch of each page costs more than the program's, its
+// page tables being new), which is not worth a millisecond or two, or a
+// few tens of percent, of pause. From /proc/self/status, with
 // coefficients measured on x86-64 (2 vCPUs, Linux 6.18; docs/decisions.md):
 //   fork      0.5 ms (the child's start and the pipe; a small pass in
-//             place costs less) + 0.8 µs per KiB of page tables (VmPTE;
+//             place costs less) + 1.1 µs per KiB of page tables (VmPTE;
 //             the kernel copies each table page, 512 entries scanned) +
 //             6 ns per resident KiB;
 //   in place  marking: 65 ns per resident KiB (scanned) + 0.4 µs per
@@ -286,9 +364,9 @@ bool snapshot_pays(Pass& p) {
   char status[4096];
   read_small("/proc/self/status", status, sizeof status);
   double rss = double(status_kb(status, "VmRSS:")), pte = double(status_kb(status, "VmPTE:"));
-  double fork_us = 500 + 0.8 * pte + 0.006 * rss;
+  double fork_us = 500 + 1.1 * pte + 0.006 * rss;
   double inplace_us = (p.detect ? 0.065 * rss + 0.4 * p.ng : 0) + (p.stacks == Stacks::all ? 0.15 * p.ng : 0);
-  if (inplace_us - fork_us >= kWorthForking) return true;
+  if (inplace_us >= 2 * fork_us && inplace_us - fork_us >= kWorthForking) return true;
   snprintf(p.fallback, sizeof p.fallback, "in place was estimated to stop the world for %.1f ms, a fork for %.1f ms",
            inplace_us / 1e3, fork_us / 1e3);
   return false;
@@ -416,6 +494,7 @@ Pass* new_pass(bool detect, Stacks stacks) {
   // classification read the runtime-mapping table.
   (void)stack_region();
   (void)arena_range();
+  (void)frame_cache();
   Pass& p = *new_pass(detect, stacks);
   p.start_ns = nanotime();
   struct Destroy {

@@ -63,6 +63,8 @@ struct GRecord {
   uintptr_t* pcs = nullptr;
   int npcs = 0;
   bool pc0_exact = false;
+  uint64_t runs = 0;   // G::runs when the world stopped
+  bool fresh = false;  // pcs walked by this pass, not taken from G::frames
 };
 
 // The goroutine records of a pass, sorted by stack address, with the

@@ -165,6 +165,17 @@ struct G {
   sudog* sudogcache = nullptr;  // spare sudogs, touched only by this G itself
   int nsudogcache = 0;
 
+  // The leak pass's cache of this G's parked stack (leak.cc): its frames
+  // as a pass unwound them, valid while the G is the same goroutine
+  // (frames_id == id) and has not run since (frames_runs == runs). Written
+  // and read only by passes, with the world stopped or, for a leaked G,
+  // which never runs again, after.
+  uint64_t runs = 0;  // times execute() resumed it
+  uint64_t frames_runs = 0;
+  uint64_t frames_id = 0;
+  const uintptr_t* frames = nullptr;  // interned: never freed
+  int frames_n = 0;
+
   G* schedlink = nullptr;  // run queue / free list link
   G* alllink = nullptr;    // allgs registry link (never unlinked)
 };

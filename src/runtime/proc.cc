@@ -573,6 +573,7 @@ void goroutine_entry(void*) {
 // Runs g on p until it switches back, then carries out its request.
 void execute(P* p, G* g) {
   casgstatus(g, Gstatus::runnable, Gstatus::running);
+  g->runs++;  // its parked stack is about to change (G::frames)
   p->curg = g;
   p->running.store(true, std::memory_order_relaxed);
   auto* req = static_cast<SwitchReq*>(ctx_switch(&p->g0, &g->ctx, nullptr));
