@@ -92,6 +92,7 @@ TEST(Context, DeadlineRules) {
   EXPECT_EQ(past.err(), stray::context_deadline_exceeded);
   c1();
   EXPECT_EQ(inner.err(), stray::context_canceled);  // cancelled before its deadline
+  stray::test::wait_no_goroutines();
 }
 
 TEST(Context, ValuesFindTheNearest) {
@@ -137,6 +138,7 @@ TEST(Context, DroppedChildrenUnregister) {
   }
   cancel_root();
   EXPECT_EQ(root.err(), stray::context_canceled);
+  stray::test::wait_no_goroutines();
 }
 
 // --- Extremes: deadlines the clock cannot reach, or already passed ----------
@@ -266,4 +268,6 @@ TEST(Context, DeadlineAtOrBeforeNowExpiresAtOnce) {
   stray::test::expect_panic(
       [] { stray::with_timeout(stray::background(), Doubles(std::numeric_limits<double>::quiet_NaN())); },
       "NaN duration");
+  cancel_parent();
+  stray::test::wait_no_goroutines();
 }

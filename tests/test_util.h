@@ -122,6 +122,13 @@ void for_each_never(F f) {
   f(std::chrono::duration<float, std::nano>(1e30f));
 }
 
+// Waits until no goroutine is left. A context's deadline goroutine ends
+// soon after its cancel, not at once; what only it still holds would look
+// leaked to LeakSanitizer, which does not scan goroutine stacks.
+inline void wait_no_goroutines() {
+  while (num_goroutine() > 0) std::this_thread::yield();
+}
+
 // Goroutines waiting with wait reason r now.
 inline int waiting(rt::WaitReason r) { return rt::count_goroutines(rt::Gstatus::waiting, r); }
 

@@ -545,6 +545,8 @@ Pass* new_pass(bool detect, Stacks stacks) {
   return res;
 }
 
+PassResult::~PassResult() { explicit_bzero(gs.data(), gs.size() * sizeof(GRecord)); }
+
 PassEntry::PassEntry(uintptr_t sp) : saved_(tls_entry) { tls_entry = sp; }
 PassEntry::~PassEntry() { tls_entry = saved_; }
 

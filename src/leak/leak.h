@@ -157,7 +157,15 @@ struct MarkStats {
 bool mark(const GTable& g, Roots& roots, Scratch& s, MarkStats* stats);
 
 // A pass's outcome, in ordinary memory once the world runs again.
+// Destroyed, it clears its records: left in freed heap memory, their
+// pointers into `frames` (100,000 at 100,000 goroutines) would each cost
+// the next pass's sweep a search for a block that is gone.
 struct PassResult {
+  PassResult() = default;
+  PassResult(PassResult&&) = default;
+  PassResult& operator=(PassResult&&) = default;
+  ~PassResult();
+
   bool ok = false;
   std::string error;            // why there is no report
   std::vector<GRecord> gs;      // live goroutines, by id; pcs point into `frames`

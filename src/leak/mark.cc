@@ -269,7 +269,14 @@ class Marker {
   void index_waiters(Worker& me) {
     for (int i = 0; i < ng_; i++) {
       GRecord& r = gs_[i];
-      bool waiting = r.status == Gstatus::waiting || r.status == Gstatus::leaked;
+      if (r.status == Gstatus::leaked) {
+        // Proven by an earlier pass: nothing can make it runnable, so what
+        // it waits on needs no index (reading its wait records costs cache
+        // misses per goroutine: most of a pass over 100,000 leaked ones).
+        r.blocked = true;
+        continue;
+      }
+      bool waiting = r.status == Gstatus::waiting;
       if (!waiting || !can_leak(r.reason)) {
         if (verbose_) vlog("leak pass: goroutine %llu is a root (%s%s%s)", (unsigned long long)r.id, gstatus_string(r.status),
                             r.reason != WaitReason::none ? ", " : "", wait_reason_string(r.reason));
