@@ -141,18 +141,23 @@ int kill_pipe[2] = {-1, -1};
 TEST(Snapshot, AKilledChildFailsThePassAndTheNextPassWorks) {
   SKIP_WITHOUT_PASSES();
   leaves_goroutines(kLeaks);
+  DearToScan dear;  // auto mode forks too
   leak_receivers(1);
   wait_until_waiting(1, WaitReason::chan_receive);
   ASSERT_EQ(pipe2(kill_pipe, O_CLOEXEC), 0);
-  // In the child: say its pid, then wait to be killed.
+  // In the child: say its pid and whether the program's signals are
+  // blocked there, then wait to be killed.
   stray::rt::snapshot_child_test_hook = [] {
-    pid_t me = getpid();
-    (void)!write(kill_pipe[1], &me, sizeof me);
+    sigset_t mask;
+    pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+    pid_t said[2] = {getpid(), sigismember(&mask, SIGINT) && sigismember(&mask, SIGTERM) &&
+                                   sigismember(&mask, SIGUSR1) && sigismember(&mask, SIGCHLD)};
+    (void)!write(kill_pipe[1], said, sizeof said);
     for (;;) pause();
   };
+  static pid_t said[2] = {0, 0};
   std::thread killer([] {
-    pid_t child = 0;
-    if (read(kill_pipe[0], &child, sizeof child) == sizeof child) kill(child, SIGKILL);
+    if (read(kill_pipe[0], said, sizeof said) == sizeof said) kill(said[0], SIGKILL);
   });
   std::string error;
   try {
@@ -169,6 +174,7 @@ TEST(Snapshot, AKilledChildFailsThePassAndTheNextPassWorks) {
   } else {
     EXPECT_NE(mode(), Mode::inplace);
     EXPECT_TRUE(has(error, "the snapshot process was killed by signal 9")) << error;
+    EXPECT_EQ(said[1], 1) << "the program's signals reach the snapshot process";
   }
   EXPECT_EQ(leaked_now(), 1);
 }

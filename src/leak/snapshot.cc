@@ -15,8 +15,9 @@
 // The child follows the stopped phase's rules (leak.h: reads memory,
 // writes scratch, never malloc, never a lock), is the only thread of its
 // process (mark's helpers are raw threads it starts itself), dies with
-// its parent thread (PR_SET_PDEATHSIG), and ends with exit_group, running
-// no exit handler.
+// its parent thread (PR_SET_PDEATHSIG), runs with every signal blocked
+// (the program's handlers are not for it), and ends with exit_group,
+// running no exit handler.
 //
 // What a fork cannot copy, and the pass then cannot run in the snapshot:
 // * writable shared mappings the program made (MAP_SHARED, shm): the child
@@ -183,6 +184,12 @@ bool Snapshot::start(FnRef<void(AnswerWriter&)> child, Scratch& s, char* why, st
     return false;
   }
   pid_t parent = getpid();
+  // The child runs with every signal blocked, from its first instruction:
+  // the program's handlers are not for it (a Ctrl-C reaches the whole
+  // process group), and a fault still kills it, blocked or not.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   // Exit signal 0 (see the file comment); no CLONE_VM: a copy-on-write
   // image, as fork makes, without fork's handlers.
   long pid = syscall(SYS_clone, 0L, nullptr, nullptr, nullptr, nullptr);
@@ -197,6 +204,7 @@ bool Snapshot::start(FnRef<void(AnswerWriter&)> child, Scratch& s, char* why, st
     syscall(SYS_exit_group, 0);
   }
   int err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   close(fds[1]);
   if (pid < 0) {
     close(fds[0]);
