@@ -545,7 +545,9 @@ Pass* new_pass(bool detect, Stacks stacks) {
   return res;
 }
 
-PassResult::~PassResult() { explicit_bzero(gs.data(), gs.size() * sizeof(GRecord)); }
+PassResult::~PassResult() {
+  if (!gs.empty()) explicit_bzero(gs.data(), gs.size() * sizeof(GRecord));
+}
 
 PassEntry::PassEntry(uintptr_t sp) : saved_(tls_entry) { tls_entry = sp; }
 PassEntry::~PassEntry() { tls_entry = saved_; }
