@@ -70,6 +70,8 @@ struct Pass {
   Snapshot snap;
   bool forked = false;      // the analysis runs in snap's child
   bool in_child = false;    // this is that child
+  char* smaps = nullptr;    // the child's buffer for /proc/self/smaps
+  std::size_t smaps_len = 0;
   char fallback[256] = "";  // why a snapshot pass ran in place
 };
 
@@ -274,7 +276,7 @@ struct AnswerHead {
 void child_phase(Pass& p, GTable& table, AnswerWriter& out) {
   p.in_child = true;
   AnswerHead h;
-  h.complete = snapshot_is_complete(p.maps, p.scratch, h.why, sizeof h.why);
+  h.complete = snapshot_is_complete(p.maps, p.smaps, p.smaps_len, h.why, sizeof h.why);
   h.ok = h.complete && analyse(p, table);
   if (h.complete && !h.ok) snprintf(h.why, sizeof h.why, "leak pass: out of scratch memory in the snapshot (mmap failed)");
   h.scanned_bytes = p.marked.scanned_bytes;
@@ -375,7 +377,10 @@ bool snapshot_pays(Pass& p) {
 // Whether this pass may, and can, fork; sets p.fallback or p.why if not.
 bool fork_snapshot(Pass& p, GTable& table) {
   if (p.mode == Mode::inplace || (p.mode == Mode::automatic && !snapshot_pays(p))) return false;
-  bool forked = snapshot_copies_all(p.maps, p.fallback, sizeof p.fallback) &&
+  p.smaps_len = smaps_buffer_size(p.maps);
+  p.smaps = p.scratch.alloc<char>(p.smaps_len);
+  if (!p.smaps) snprintf(p.fallback, sizeof p.fallback, "leak pass: out of scratch memory for a snapshot (mmap failed)");
+  bool forked = p.smaps && snapshot_copies_all(p.maps, p.fallback, sizeof p.fallback) &&
                 p.snap.start([&p, &table](AnswerWriter& out) { child_phase(p, table, out); }, p.scratch, p.fallback,
                              sizeof p.fallback);
   if (!forked && p.mode == Mode::snapshot) {

@@ -195,13 +195,16 @@ bool snapshot_copies_all(const char* maps, char* why, std::size_t whylen);
 
 // In the child: whether its image holds every mapping of the parent's
 // `maps` that phase 2 would scan, with its contents (MADV_DONTFORK and
-// MADV_WIPEONFORK mappings do not); false with a reason.
-bool snapshot_is_complete(const char* parent_maps, Scratch& s, char* why, std::size_t whylen);
+// MADV_WIPEONFORK mappings do not); false with a reason. Reads
+// /proc/self/smaps into buf, of smaps_buffer_size(maps) bytes, which the
+// parent allocates before the fork: the child must map nothing first.
+std::size_t smaps_buffer_size(const char* maps);
+bool snapshot_is_complete(const char* parent_maps, char* buf, std::size_t len, char* why, std::size_t whylen);
 
 // The child's answer: buffered writes to the pipe (no malloc).
 class AnswerWriter {
  public:
-  AnswerWriter(int fd, Scratch& s);
+  AnswerWriter(int fd, char* buf);  // buf: 64 KiB, or null (unbuffered)
   void put(const void* p, std::size_t n);
   template <class T>
   void put(const T& v) {
@@ -225,6 +228,7 @@ class Snapshot {
   ~Snapshot();  // kills and reaps a child not finished
 
   // With the world stopped: forks a child that runs work(out) and exits.
+  // Whatever the child needs from s is allocated here, before the fork.
   // False, with a reason, when the kernel refuses the fork (memory,
   // RLIMIT_NPROC, a seccomp filter): nothing was started.
   bool start(FnRef<void(AnswerWriter&)> work, Scratch& s, char* why, std::size_t whylen);

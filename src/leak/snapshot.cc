@@ -27,7 +27,9 @@
 // * mappings the kernel leaves out of the child (MADV_DONTFORK) or gives it
 //   empty (MADV_WIPEONFORK): the child checks its own /proc/self/smaps
 //   against the parent's maps (snapshot_is_complete) and answers that the
-//   snapshot is incomplete.
+//   snapshot is incomplete. The child maps nothing before that check
+//   (its buffers are allocated by the parent before the fork): its first
+//   mmap could land where a mapping it lacks was, and hide the hole.
 //
 // Lock order: none; the caller holds the pass lock.
 #include <errno.h>
@@ -118,14 +120,35 @@ bool snapshot_copies_all(const char* maps, char* why, std::size_t whylen) {
   return true;
 }
 
-bool snapshot_is_complete(const char* parent_maps, Scratch& s, char* why, std::size_t whylen) {
-  const char* c = read_proc_file(s, "/proc/self/smaps");
-  if (!c) {
-    describe_errno("leak pass: cannot read /proc/self/smaps in the snapshot", errno, why, whylen);
+std::size_t smaps_buffer_size(const char* maps) {
+  std::size_t lines = 0;
+  for (const char* p = maps; *p; p++) lines += *p == '\n';
+  return (lines + 16) * 4096;  // a mapping's smaps entry: about 1 KiB
+}
+
+bool snapshot_is_complete(const char* parent_maps, char* buf, std::size_t len, char* why, std::size_t whylen) {
+  int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+  int err = fd < 0 ? errno : 0;
+  std::size_t n = 0;
+  while (fd >= 0 && n + 1 < len) {
+    ssize_t got = read(fd, buf + n, len - 1 - n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) err = errno;
+    if (got <= 0) break;
+    n += std::size_t(got);
+  }
+  if (fd >= 0) close(fd);
+  if (err) {
+    describe_errno("leak pass: cannot read /proc/self/smaps in the snapshot", err, why, whylen);
     return false;
   }
-  // Both lists ascend: one walk. The child's mappings may be larger (its
-  // own scratch merged into a neighbour), never missing for a sound copy.
+  if (n + 1 >= len) {
+    snprintf(why, whylen, "leak pass: /proc/self/smaps in the snapshot is larger than its buffer (%zu bytes)", len);
+    return false;
+  }
+  buf[n] = 0;
+  const char* c = buf;
+  // Both lists ascend: one walk.
   SmapsEntry cur{};
   bool have = next_smaps(c, &cur);
   Mapping m{};
@@ -148,7 +171,7 @@ bool snapshot_is_complete(const char* parent_maps, Scratch& s, char* why, std::s
 
 // ---- the child's answer ----
 
-AnswerWriter::AnswerWriter(int fd, Scratch& s) : fd_(fd), buf_(s.alloc<char>(kAnswerBuffer)) {}
+AnswerWriter::AnswerWriter(int fd, char* buf) : fd_(fd), buf_(buf) {}
 
 void AnswerWriter::put(const void* p, std::size_t n) {
   const char* c = static_cast<const char*>(p);
@@ -184,6 +207,7 @@ bool Snapshot::start(FnRef<void(AnswerWriter&)> child, Scratch& s, char* why, st
     return false;
   }
   pid_t parent = getpid();
+  char* answer = s.alloc<char>(kAnswerBuffer);  // here: see the file comment
   // The child runs with every signal blocked, from its first instruction:
   // the program's handlers are not for it (a Ctrl-C reaches the whole
   // process group), and a fault still kills it, blocked or not.
@@ -198,7 +222,7 @@ bool Snapshot::start(FnRef<void(AnswerWriter&)> child, Scratch& s, char* why, st
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) syscall(SYS_exit_group, 1);  // the parent thread is gone already
     if (snapshot_child_test_hook) snapshot_child_test_hook();
-    AnswerWriter out(fds[1], s);
+    AnswerWriter out(fds[1], answer);
     child(out);
     out.flush();
     syscall(SYS_exit_group, 0);
