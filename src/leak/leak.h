@@ -13,8 +13,10 @@
 //   5. report    (report.cc) never-runnable blocked goroutines are leaked
 //
 // The driver (leak.cc) runs 1-4 and the capture of stacks with the world
-// stopped; those phases read memory and write only Scratch memory, never
-// malloc and never take a lock another thread could hold.
+// stopped, or runs 2-4 in a forked snapshot of the stopped process
+// (snapshot.cc, STRAY_LEAK_MODE); those phases read memory and write only
+// Scratch memory, never malloc and never take a lock another thread could
+// hold.
 //
 // Soundness rule (DESIGN.md §1): whatever the pass cannot classify is a
 // root; a goroutine is reported only if nothing reachable can wake it.
