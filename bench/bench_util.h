@@ -5,7 +5,10 @@
 
 #include <benchmark/benchmark.h>
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
+#include <streambuf>
 
 #include "stray/stray.h"
 
@@ -24,6 +27,43 @@ inline void on_goroutine(int procs, std::function<void()> f) {
   });
   done.recv();
   stray::set_procs(saved);
+}
+
+// ---- the leak-pass benchmarks' shape (heap_pass_bench, stall_bench) ----
+
+// A 64-byte heap object holding no pointer (Go twin: obj64).
+struct Obj {
+  uint64_t w[8];
+};
+static_assert(sizeof(Obj) == 64);
+
+// Go's io.Discard: profiles are written and thrown away.
+class Discard : public std::streambuf {
+ protected:
+  int overflow(int c) override { return c; }
+  std::streamsize xsputn(const char*, std::streamsize n) override { return n; }
+};
+
+// One goroutine blocked for good on a channel only its own stack holds.
+[[gnu::noinline]] inline void leak_one(WaitGroup* parked) {
+  auto ch = make_chan<int>();
+  go([ch, parked] {
+    parked->done();
+    (void)ch.recv();
+  });
+}
+
+// Leaks n such goroutines from a goroutine that then exits, so that no
+// live stack keeps a stale copy of a channel handle.
+inline void leak_goroutines(int n) {
+  WaitGroup parked, spawned;
+  parked.add(n);
+  spawned.go([&parked, n] {
+    for (int i = 0; i < n; i++) leak_one(&parked);
+  });
+  spawned.wait();
+  parked.wait();
+  stray::sleep(std::chrono::milliseconds(50));  // let the last ones park in recv
 }
 
 }  // namespace stray::bench

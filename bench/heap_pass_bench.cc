@@ -24,58 +24,27 @@
 #include <chrono>
 #include <cstdint>
 #include <ostream>
-#include <streambuf>
 #include <vector>
 
+#include "bench_util.h"
 #include "stray/stray.h"
 
 namespace {
 
 using namespace stray;
+using bench::Discard;
+using bench::Obj;
 
 constexpr std::size_t kObjects = std::size_t(16) << 20;  // x 64 B = 1 GiB
 constexpr int kLeaked = 10000;
 
-struct Obj {
-  uint64_t w[8];
-};
-static_assert(sizeof(Obj) == 64);
-
 // The live heap's only root.
 std::vector<Obj*> objects;
-
-// Go's io.Discard.
-class Discard : public std::streambuf {
- protected:
-  int overflow(int c) override { return c; }
-  std::streamsize xsputn(const char*, std::streamsize n) override { return n; }
-};
-
-[[gnu::noinline]] void leak_one(WaitGroup* parked) {
-  auto ch = make_chan<int>();
-  go([ch, parked] {
-    parked->done();
-    (void)ch.recv();
-  });
-}
-
-// From a goroutine that then exits, so that no live stack keeps a stale
-// copy of a channel handle.
-void leak_goroutines() {
-  WaitGroup parked, spawned;
-  parked.add(kLeaked);
-  spawned.go([&parked] {
-    for (int i = 0; i < kLeaked; i++) leak_one(&parked);
-  });
-  spawned.wait();
-  parked.wait();
-  stray::sleep(std::chrono::milliseconds(50));  // let the last ones park in recv
-}
 
 void BM_PassLeaked10kHeap1GiB(benchmark::State& st) {
   objects.reserve(kObjects);
   for (std::size_t i = 0; i < kObjects; i++) objects.push_back(new Obj{{i, i + 1, i + 2, i + 3, 0, 0, 0, 0}});
-  leak_goroutines();
+  bench::leak_goroutines(kLeaked);
   Discard discard;
   std::ostream out(&discard);
   pprof::lookup("goroutineleak")->write_to(out, 1);  // warm-up: symbolizer, first verdicts

@@ -25,45 +25,16 @@
 #include <cstdint>
 #include <cstdio>
 #include <ostream>
-#include <streambuf>
 #include <vector>
 
+#include "bench_util.h"
 #include "stray/stray.h"
 
 namespace {
 
 using namespace stray;
-
-struct Obj {
-  uint64_t w[8];
-};
-static_assert(sizeof(Obj) == 64);
-
-class Discard : public std::streambuf {
- protected:
-  int overflow(int c) override { return c; }
-  std::streamsize xsputn(const char*, std::streamsize n) override { return n; }
-};
-
-[[gnu::noinline]] void leak_one(WaitGroup* parked) {
-  auto ch = make_chan<int>();
-  go([ch, parked] {
-    parked->done();
-    (void)ch.recv();
-  });
-}
-
-// From a goroutine that then exits: no live stack keeps a stale handle.
-void leak_goroutines(int n) {
-  WaitGroup parked, spawned;
-  parked.add(n);
-  spawned.go([&parked, n] {
-    for (int i = 0; i < n; i++) leak_one(&parked);
-  });
-  spawned.wait();
-  parked.wait();
-  stray::sleep(std::chrono::milliseconds(50));  // the last ones park in recv
-}
+using bench::Discard;
+using bench::Obj;
 
 int64_t minor_faults() {
   rusage ru{};
@@ -78,7 +49,7 @@ void BM_ServeStall(benchmark::State& st) {
   std::vector<Obj*> heap;
   heap.reserve(objects);
   for (std::size_t i = 0; i < objects; i++) heap.push_back(new Obj{{i, i + 1, 0, 0, 0, 0, 0, 0}});
-  leak_goroutines(leaked);
+  bench::leak_goroutines(leaked);
 
   // The server: ping-pong on unbuffered channels; the pinger keeps the
   // worst round trip seen since `measuring` was set.
