@@ -331,12 +331,6 @@ bool take_answer(Pass& p, const std::vector<char>& answer, AnswerHead* h) {
   return in.get(&endmark) && endmark == kAnswerEnd;
 }
 
-// The kB value of `key` in a /proc status text, or 0.
-long long status_kb(const char* text, const char* key) {
-  const char* at = strstr(text, key);
-  return at ? strtoll(at + strlen(key), nullptr, 10) : 0;
-}
-
 // Auto mode's choice: a snapshot when the fork is expected to stop the
 // world for at most half as long as the pass would in place, and at least
 // kWorthForking less; false with the estimates in p.fallback otherwise.
@@ -365,7 +359,7 @@ bool snapshot_pays(Pass& p) {
   }
   char status[4096];
   read_small("/proc/self/status", status, sizeof status);
-  double rss = double(status_kb(status, "VmRSS:")), pte = double(status_kb(status, "VmPTE:"));
+  double rss = double(std::max(proc_kb(status, "VmRSS:"), 0LL)), pte = double(std::max(proc_kb(status, "VmPTE:"), 0LL));
   double fork_us = 500 + 1.1 * pte + 0.006 * rss;
   double inplace_us = (p.detect ? 0.065 * rss + 0.4 * p.ng : 0) + (p.stacks == Stacks::all ? 0.15 * p.ng : 0);
   if (inplace_us >= 2 * fork_us && inplace_us - fork_us >= kWorthForking) return true;

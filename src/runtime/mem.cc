@@ -65,15 +65,10 @@ void read_small(const char* path, char* buf, std::size_t len) {
   buf[got > 0 ? got : 0] = 0;
 }
 
-namespace {
-
-// The kB value of `key` in /proc/meminfo, or -1.
-long long meminfo_kb(const char* text, const char* key) {
+long long proc_kb(const char* text, const char* key) {
   const char* p = strstr(text, key);
   return p ? strtoll(p + strlen(key), nullptr, 10) : -1;
 }
-
-}  // namespace
 
 std::size_t address_budget() {
   static const std::size_t budget = [] {
@@ -90,7 +85,7 @@ std::size_t address_budget() {
     if (mode[0] == '2') {
       static char meminfo[8192];  // before any thread: no race
       read_small("/proc/meminfo", meminfo, sizeof meminfo);
-      long long limit = meminfo_kb(meminfo, "CommitLimit:"), used = meminfo_kb(meminfo, "Committed_AS:");
+      long long limit = proc_kb(meminfo, "CommitLimit:"), used = proc_kb(meminfo, "Committed_AS:");
       if (limit > 0 && used >= 0) {
         std::size_t avail = limit > used ? std::size_t(limit - used) << 10 : 0;
         if (avail < b) b = avail;

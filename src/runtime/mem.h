@@ -27,6 +27,10 @@ void* sys_reserve(std::size_t bytes, const char* what);
 // stopped.
 void read_small(const char* path, char* buf, std::size_t len);
 
+// The kB value of `key` ("VmRSS:", "CommitLimit:") in a /proc text that
+// read_small returned (/proc/meminfo, /proc/self/status), or -1.
+long long proc_kb(const char* text, const char* key);
+
 // The address space the runtime's large reservations (the stack region,
 // the arena) are sized from, measured once at the first call: unlimited
 // (SIZE_MAX) unless RLIMIT_AS is set — then what the process may still map
